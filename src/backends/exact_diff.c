@@ -1,0 +1,93 @@
+/* exact_diff.c — the reference formula in float32, operation by operation (SPEC §3):
+ *   dx = x_ic − x_jc; sq = dx·dx; t = eps + sq; sum = (t0 + t1) + t2; d = sqrt(sum).
+ * This is what OpenFold3 computed before the cdist change.
+ *
+ * Error bound. With u = 2^-24 and each operation rounded to nearest:
+ *   dx̂ = dx(1+δ1), sq̂ = dx²(1+δ1)²(1+δ2), t̂ = (eps_f + sq̂)(1+δ3),
+ *   sum = ((t̂0 + t̂1)(1+δ4) + t̂2)(1+δ5), d̂ = sqrt(sum)(1+δ6).
+ * Every term is non-negative, so no cancellation: each of the three terms carries at
+ * most six relative factors (1+δ) and the ranked value squared d̂² carries two more,
+ * hence |d̂² − (D² + 3·eps_f)| ≤ γ8 · (D² + 3·eps_f), γn = n·u / (1 − n·u).
+ * The computed D² is d̂² − 3·eps_f, so the bound on |computed D² − D²| is the same
+ * (eps_f = eps rounded to float32). It grows with D² itself, not with |x|: the
+ * difference formula does not degrade far from the origin. */
+#include <math.h>
+
+#include "internal.h"
+
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    (void)b;
+    (void)cfg;
+    (void)scratch;
+    const float e = fpr_eps_f32(cv->eps);
+    const float qx = cv->x[q], qy = cv->y[q], qz = cv->z[q];
+    const float *restrict x = cv->x + j0, *restrict y = cv->y + j0, *restrict z = cv->z + j0;
+    for (int64_t j = 0; j < n; j++) {
+        float dx = qx - x[j];
+        float dy = qy - y[j];
+        float dz = qz - z[j];
+        float t0 = e + dx * dx;
+        float t1 = e + dy * dy;
+        float t2 = e + dz * dz;
+        out[j] = sqrtf((t0 + t1) + t2);
+    }
+}
+
+static double exact_d2_approx(const float xi[3], const float xj[3])
+{
+    double s = 0;
+    for (int k = 0; k < 3; k++) {
+        double d = (double)xi[k] - (double)xj[k];
+        s += d * d;
+    }
+    return s;
+}
+
+static double bound(const fpr_backend *b, const void *cfg, const float xi[3], const float xj[3],
+                    double chain_absmax)
+{
+    (void)b;
+    (void)cfg;
+    (void)chain_absmax;
+    const double u = 0x1p-24, g8 = 8 * u / (1 - 8 * u);
+    const double e3 = 3.0 * (double)fpr_eps_f32(1e-8);
+    /* the binary64 estimate of D² is within a relative 2^-50 of the exact value */
+    return g8 * (exact_d2_approx(xi, xj) * (1 + 0x1p-50) + e3);
+}
+
+static double value_to_d2(const fpr_backend *b, const void *cfg, double v)
+{
+    (void)b;
+    (void)cfg;
+    return v * v - 3.0 * (double)fpr_eps_f32(1e-8);
+}
+
+/* PyTorch, original formula, per sample (batch S):
+ *   diff = x[..., None, :] - x[..., None, :, :]   [N,N,3] f32   12N²
+ *   sq = diff ** 2                                 [N,N,3]       12N² (diff still alive)
+ *   t = eps + sq                                   [N,N,3]       12N² (sq alive, diff freed)
+ * so the peak of the distance stage is two [N,N,3] tensors, 24N² bytes, then the
+ * masking line d * pair_mask + inf * (1 - pair_mask) holds d, the float pair mask and
+ * three [N,N] temporaries (the seed: 4–5 [N,N] float32 at once), 20N². The distance
+ * stage dominates; the model is its 24N² plus the float pair mask alive beside it. */
+static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, double n_token,
+                         double S)
+{
+    (void)b;
+    (void)cfg;
+    (void)n_token;
+    return S * (24.0 + 4.0) * n_atom * n_atom;
+}
+
+const fpr_backend fpr_backend_exact_diff = {
+    .version = 1,
+    .name = "exact_diff",
+    .summary = "reference difference formula in float32, op by op (OpenFold3 before the change)",
+    .precision = FPR_PREC_F32,
+    .eval_f32 = eval,
+    .d2_error_bound = bound,
+    .torch_peak_bytes = torch_peak,
+    .value_to_d2 = value_to_d2,
+};

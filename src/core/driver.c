@@ -1,0 +1,602 @@
+/* driver.c — the frame-atom driver of SPEC §2: chain walk, per-chain candidate
+ * views, streaming top-3 with the canonical tie rule, frame assembly, angle and
+ * validity. Backends only supply arithmetic; everything else lives here. */
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "internal.h"
+
+enum { COL_BLOCK = 1024, DEFAULT_ROW_BLOCK = 16 };
+
+void fpr_run_opts_init(fpr_run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->angle = FPR_ANGLE_BACKEND;
+    o->jobs = 1;
+}
+
+/* ------------------------------------------------------------------ top-3 */
+static inline int ranks_before(double v1, int32_t i1, double v2, int32_t i2)
+{
+    return v1 < v2 || (v1 == v2 && i1 < i2);
+}
+
+void fpr_top3_init(fpr_top3 *t)
+{
+    t->n = 0;
+    for (int k = 0; k < 3; k++) {
+        t->idx[k] = -1;
+        t->val[k] = INFINITY;
+    }
+}
+
+void fpr_top3_insert(fpr_top3 *t, double v, int32_t idx)
+{
+    int n = t->n;
+    if (n == 3 && !ranks_before(v, idx, t->val[2], t->idx[2]))
+        return;
+    int p = n < 3 ? n : 2;
+    while (p > 0 && ranks_before(v, idx, t->val[p - 1], t->idx[p - 1])) {
+        t->val[p] = t->val[p - 1];
+        t->idx[p] = t->idx[p - 1];
+        p--;
+    }
+    t->val[p] = v;
+    t->idx[p] = idx;
+    if (n < 3)
+        t->n = n + 1;
+}
+
+/* ------------------------------------------------------------------ chains */
+int fpr_atom_chains(const fpr_case *c, int32_t **out)
+{
+    int32_t *ch = fpr_calloc((size_t)c->n_atom, sizeof(int32_t));
+    if (!ch)
+        return FPR_ENOMEM;
+    /* SPEC §2 step 1: the cumulative walk over unmasked tokens; start_atom_index is
+     * not used. Leftover atoms keep chain 0. */
+    int64_t a = 0;
+    for (int64_t t = 0; t < c->n_token; t++) {
+        if (!c->token_mask[t])
+            continue;
+        for (int32_t k = 0; k < c->num_atoms_per_token[t] && a < c->n_atom; k++)
+            ch[a++] = c->asym_id[t];
+    }
+    *out = ch;
+    return FPR_OK;
+}
+
+static int cmp_i32(const void *p, const void *q)
+{
+    int32_t a = *(const int32_t *)p, b = *(const int32_t *)q;
+    return (a > b) - (a < b);
+}
+
+void fpr_chains_free(fpr_chains *ch)
+{
+    free(ch->chain_of_atom);
+    free(ch->chain_ids);
+    free(ch->start);
+    free(ch->members);
+    free(ch->pos_in_chain);
+    free(ch->chain_slot);
+    memset(ch, 0, sizeof *ch);
+}
+
+int fpr_chains_build(const fpr_case *c, fpr_chains *ch)
+{
+    memset(ch, 0, sizeof *ch);
+    int rc = fpr_atom_chains(c, &ch->chain_of_atom);
+    if (rc)
+        return rc;
+    size_t na = (size_t)c->n_atom;
+    int64_t npresent = 0;
+    for (size_t i = 0; i < na; i++)
+        npresent += c->atom_mask[i] != 0;
+    int32_t *ids = fpr_calloc((size_t)npresent, sizeof(int32_t));
+    ch->pos_in_chain = fpr_calloc(na, sizeof(int64_t));
+    ch->chain_slot = fpr_calloc(na, sizeof(int64_t));
+    ch->members = fpr_calloc((size_t)npresent, sizeof(int32_t));
+    if (!ids || !ch->pos_in_chain || !ch->chain_slot || !ch->members) {
+        free(ids);
+        fpr_chains_free(ch);
+        return FPR_ENOMEM;
+    }
+    int64_t k = 0;
+    for (size_t i = 0; i < na; i++)
+        if (c->atom_mask[i])
+            ids[k++] = ch->chain_of_atom[i];
+    qsort(ids, (size_t)npresent, sizeof(int32_t), cmp_i32);
+    int64_t nc = 0;
+    for (int64_t i = 0; i < npresent; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            ids[nc++] = ids[i];
+    ch->n_chains = nc;
+    ch->chain_ids = ids;
+    ch->start = fpr_calloc((size_t)nc + 1, sizeof(int64_t));
+    if (!ch->start) {
+        fpr_chains_free(ch);
+        return FPR_ENOMEM;
+    }
+    for (size_t i = 0; i < na; i++) {
+        ch->pos_in_chain[i] = -1;
+        ch->chain_slot[i] = -1;
+        if (!c->atom_mask[i])
+            continue;
+        int32_t key = ch->chain_of_atom[i];
+        const int32_t *hit = bsearch(&key, ids, (size_t)nc, sizeof(int32_t), cmp_i32);
+        ch->chain_slot[i] = hit - ids;
+        ch->start[ch->chain_slot[i] + 1]++;
+    }
+    for (int64_t s = 0; s < nc; s++)
+        ch->start[s + 1] += ch->start[s];
+    /* Stable fill keeps members ascending by atom index inside each chain. */
+    int64_t *fill = fpr_calloc((size_t)nc + 1, sizeof(int64_t));
+    if (!fill) {
+        fpr_chains_free(ch);
+        return FPR_ENOMEM;
+    }
+    memcpy(fill, ch->start, ((size_t)nc + 1) * sizeof(int64_t));
+    for (size_t i = 0; i < na; i++) {
+        if (!c->atom_mask[i])
+            continue;
+        int64_t sl = ch->chain_slot[i];
+        ch->pos_in_chain[i] = fill[sl] - ch->start[sl];
+        ch->members[fill[sl]++] = (int32_t)i;
+    }
+    free(fill);
+    return FPR_OK;
+}
+
+/* ------------------------------------------------------------------ angle stages */
+void fpr_angle_bounds_f64(double theta_deg, double *cos_hi, double *cos_lo)
+{
+    /* math.radians(x) is x * (pi / 180) in CPython. */
+    const double deg2rad = 3.141592653589793 / 180.0;
+    *cos_hi = cos(theta_deg * deg2rad);
+    *cos_lo = cos((180.0 - theta_deg) * deg2rad);
+}
+
+int fpr_angle_valid_f32(const float xa[3], const float xb[3], const float xc[3], double eps,
+                        double theta_deg)
+{
+    /* As PyTorch evaluates step 7 in float32: every operation rounded, sums of three
+     * in the order (p0 + p1) + p2, bounds rounded from binary64 to float32. */
+    float e = fpr_eps_f32(eps);
+    float u0 = xa[0] - xb[0], u1 = xa[1] - xb[1], u2 = xa[2] - xb[2];
+    float v0 = xc[0] - xb[0], v1 = xc[1] - xb[1], v2 = xc[2] - xb[2];
+    float uv = (u0 * v0 + u1 * v1) + u2 * v2;
+    float uu = (u0 * u0 + u1 * u1) + u2 * u2;
+    float vv = (v0 * v0 + v1 * v1) + v2 * v2;
+    float den = sqrtf(e + uu) * sqrtf(e + vv);
+    float cs = uv / den;
+    double hi, lo;
+    fpr_angle_bounds_f64(theta_deg, &hi, &lo);
+    float hif = (float)hi, lof = (float)lo;
+    return lof < cs && cs < hif;
+}
+
+int fpr_angle_valid_f64(const float xa[3], const float xb[3], const float xc[3], double eps,
+                        double theta_deg)
+{
+    double u[3], v[3];
+    for (int k = 0; k < 3; k++) {
+        u[k] = (double)xa[k] - (double)xb[k]; /* exact: float32 operands */
+        v[k] = (double)xc[k] - (double)xb[k];
+    }
+    double uv = (u[0] * v[0] + u[1] * v[1]) + u[2] * v[2];
+    double uu = (u[0] * u[0] + u[1] * u[1]) + u[2] * u[2];
+    double vv = (v[0] * v[0] + v[1] * v[1]) + v[2] * v[2];
+    double cs = uv / (sqrt(eps + uu) * sqrt(eps + vv));
+    double hi, lo;
+    fpr_angle_bounds_f64(theta_deg, &hi, &lo);
+    return lo < cs && cs < hi;
+}
+
+/* ------------------------------------------------------------------ the run */
+typedef struct row_item {
+    int32_t token;   /* atomized token */
+    int64_t slot;    /* chain slot of the start atom, -1: start atom absent */
+    int64_t pos;     /* position in the chain */
+} row_item;
+
+static int cmp_row(const void *p, const void *q)
+{
+    const row_item *a = p, *b = q;
+    if (a->slot != b->slot)
+        return (a->slot > b->slot) - (a->slot < b->slot);
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+typedef struct run_ctx {
+    const fpr_case *c;
+    const fpr_backend *b;
+    const void *cfg;
+    const fpr_chains *ch;
+    fpr_chain_view *views; /* [n_chains] for the current sample */
+    row_item *rows;
+    int64_t nrows;
+    int64_t *blocks; /* [nblocks+1] offsets into rows */
+    int64_t nblocks;
+    fpr_top3 *top;          /* [nrows] */
+    fpr_row_extra *extra;   /* [nrows] or NULL */
+} run_ctx;
+
+/* Top-3 of one row by eval + streaming scan. Candidates arrive in ascending atom
+ * index, so a value equal to the current third keeps the earlier atom: strict <. */
+static void row_top3_eval(const run_ctx *r, void *scratch, void *vbuf, const fpr_chain_view *cv,
+                          int64_t q, fpr_top3 *t)
+{
+    const fpr_backend *b = r->b;
+    fpr_top3_init(t);
+    for (int64_t j0 = 0; j0 < cv->n; j0 += COL_BLOCK) {
+        int64_t n = cv->n - j0 < COL_BLOCK ? cv->n - j0 : COL_BLOCK;
+        if (b->eval_f32) {
+            float *v = vbuf;
+            b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, v);
+            for (int64_t j = 0; j < n; j++) {
+                if (t->n == 3 && !(v[j] < (float)t->val[2]))
+                    continue;
+                fpr_top3_insert(t, (double)v[j], cv->idx[j0 + j]);
+            }
+        } else {
+            double *v = vbuf;
+            b->eval_f64(b, r->cfg, scratch, cv, q, j0, n, v);
+            for (int64_t j = 0; j < n; j++) {
+                if (t->n == 3 && !(v[j] < t->val[2]))
+                    continue;
+                fpr_top3_insert(t, v[j], cv->idx[j0 + j]);
+            }
+        }
+    }
+}
+
+static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, int64_t *qbuf)
+{
+    int64_t r0 = r->blocks[blk], r1 = r->blocks[blk + 1];
+    int64_t slot = r->rows[r0].slot;
+    if (slot < 0) { /* start atom absent: no candidates at all */
+        for (int64_t i = r0; i < r1; i++)
+            fpr_top3_init(&r->top[i]);
+        return FPR_OK;
+    }
+    const fpr_chain_view *cv = &r->views[slot];
+    if (r->b->block_top3) {
+        for (int64_t i = r0; i < r1; i++)
+            qbuf[i - r0] = r->rows[i].pos;
+        return r->b->block_top3(r->b, r->cfg, scratch, cv, qbuf, r1 - r0, &r->top[r0],
+                                r->extra ? &r->extra[r0] : NULL);
+    }
+    for (int64_t i = r0; i < r1; i++)
+        row_top3_eval(r, scratch, vbuf, cv, r->rows[i].pos, &r->top[i]);
+    return FPR_OK;
+}
+
+/* Fills a row with fewer than three candidates from the `inf` columns: those all
+ * tie, so the tie rule takes the smallest atom indices outside the row's pairs. */
+static void fill_from_inf(const fpr_case *c, const fpr_chains *ch, int32_t row_atom,
+                          double inf_value, fpr_top3 *t)
+{
+    int present = c->atom_mask[row_atom] != 0;
+    int32_t chain = ch->chain_of_atom[row_atom];
+    for (int64_t j = 0; j < c->n_atom && t->n < 3; j++) {
+        int paired = present && c->atom_mask[j] && ch->chain_of_atom[j] == chain;
+        if (!paired) {
+            t->idx[t->n] = (int32_t)j;
+            t->val[t->n] = inf_value;
+            t->n++;
+        }
+    }
+}
+
+static void assemble_token(const fpr_case *c, const fpr_chains *ch, int64_t s, int64_t t,
+                           const int32_t top_idx[3], int angle_stage, fpr_frames *f,
+                           int64_t o)
+{
+    int32_t st = c->start_atom_index[t];
+    int32_t idx[3];
+    int has = 0;
+    int tm = c->token_mask[t];
+    if (c->is_atomized[t]) {
+        idx[0] = top_idx[1];
+        idx[1] = st;
+        idx[2] = top_idx[2];
+        has = 1;
+    } else if ((c->is_protein[t] || c->is_rna[t] || c->is_dna[t])) {
+        for (int w = 0; w < 3; w++)
+            idx[w] = st + (tm ? fpr_frame_atom_offset(c->restype[t], w) : 0);
+        has = tm; /* the reference multiplies its one-hot restype by the token mask */
+    } else {
+        idx[0] = idx[1] = idx[2] = 0;
+        has = 0;
+    }
+    const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+    const float *p[3];
+    int m = tm && has;
+    for (int w = 0; w < 3; w++) {
+        p[w] = xs + (size_t)idx[w] * 3;
+        m = m && c->atom_mask[idx[w]];
+        for (int k = 0; k < 3; k++)
+            f->phi[o * 9 + w * 3 + k] = p[w][k];
+    }
+    int angle_ok = 1;
+    if (c->is_atomized[t]) {
+        int fragile = 0;
+        switch (angle_stage) {
+        case FPR_ANGLE_F32:
+            angle_ok = fpr_angle_valid_f32(p[0], p[1], p[2], c->eps, c->angle_threshold);
+            break;
+        case FPR_ANGLE_F64:
+            angle_ok = fpr_angle_valid_f64(p[0], p[1], p[2], c->eps, c->angle_threshold);
+            break;
+        default:
+            angle_ok = fpr_angle_valid_exact(p[0], p[1], p[2], c->eps, c->angle_threshold,
+                                             &fragile);
+            break;
+        }
+        if (f->fragile_angle)
+            f->fragile_angle[o] = (uint8_t)fragile;
+    }
+    const int32_t *chain = ch->chain_of_atom;
+    int valid = angle_ok && tm && m && chain[idx[0]] == chain[idx[1]] &&
+                chain[idx[1]] == chain[idx[2]];
+    f->a_index[o] = idx[0];
+    f->b_index[o] = idx[1];
+    f->c_index[o] = idx[2];
+    f->valid_frame_mask[o] = (uint8_t)valid;
+}
+
+static int build_views(const fpr_case *c, const fpr_backend *b, const void *cfg,
+                       const fpr_chains *ch, int64_t s, float *soa, char *aux,
+                       const size_t *aux_off, fpr_chain_view *views)
+{
+    int64_t np = ch->start[ch->n_chains];
+    const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+    for (int64_t k = 0; k < np; k++) {
+        const float *p = xs + (size_t)ch->members[k] * 3;
+        soa[k] = p[0];
+        soa[np + k] = p[1];
+        soa[2 * np + k] = p[2];
+    }
+    for (int64_t sl = 0; sl < ch->n_chains; sl++) {
+        fpr_chain_view *v = &views[sl];
+        int64_t a = ch->start[sl];
+        v->n = ch->start[sl + 1] - a;
+        v->idx = ch->members + a;
+        v->x = soa + a;
+        v->y = soa + np + a;
+        v->z = soa + 2 * np + a;
+        v->chain = ch->chain_ids[sl];
+        v->eps = c->eps;
+        v->aux = aux ? aux + aux_off[sl] : NULL;
+        if (b->prepare_chain) {
+            int rc = b->prepare_chain(b, cfg, v);
+            if (rc)
+                return rc;
+        }
+    }
+    return FPR_OK;
+}
+
+int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_opts *opts,
+                       fpr_frames **out)
+{
+    *out = NULL;
+    fpr_run_opts defaults;
+    if (!opts) {
+        fpr_run_opts_init(&defaults);
+        opts = &defaults;
+    }
+    if (!b->block_top3 && !b->eval_f32 && !b->eval_f64)
+        return fpr_error(FPR_EINTERNAL, "backend %s has no evaluation method", b->name);
+    int angle = opts->angle;
+    if (angle == FPR_ANGLE_BACKEND)
+        angle = b->precision == FPR_PREC_F32 ? FPR_ANGLE_F32
+              : b->precision == FPR_PREC_F64 ? FPR_ANGLE_F64 : FPR_ANGLE_EXACT;
+    if (angle < FPR_ANGLE_F32 || angle > FPR_ANGLE_EXACT)
+        return fpr_error(FPR_EUSAGE, "unknown angle stage %d", opts->angle);
+
+    double t0 = fpr_now();
+    void *cfg = NULL;
+    if (b->configure) {
+        int rc = b->configure(b, opts->params, &cfg);
+        if (rc)
+            return rc;
+    } else if (opts->params && opts->params[0]) {
+        return fpr_error(FPR_EUSAGE, "backend %s takes no options (got '%s')", b->name,
+                         opts->params);
+    }
+
+    int rc = FPR_OK;
+    fpr_frames *f = NULL;
+    fpr_chains ch;
+    memset(&ch, 0, sizeof ch);
+    run_ctx r;
+    memset(&r, 0, sizeof r);
+    float *soa = NULL;
+    char *aux = NULL;
+    size_t *aux_off = NULL;
+    int jobs = opts->jobs > 0 ? opts->jobs : 1;
+    int64_t row_block = opts->row_block > 0 ? opts->row_block : DEFAULT_ROW_BLOCK;
+    void **scratch = NULL, **vbuf = NULL;
+    int64_t **qbuf = NULL;
+
+    if ((rc = fpr_frames_new(c->S, c->n_token, b->precision == FPR_PREC_EXACT, &f)))
+        goto done;
+    f->backend = fpr_strdup(b->name);
+    f->case_name = fpr_strdup(c->name ? c->name : "");
+    if ((rc = fpr_chains_build(c, &ch)))
+        goto done;
+
+    /* Rows: the start atoms of atomized tokens, grouped by chain (a token's rows are
+     * the same in every sample; only coordinates change). */
+    int64_t nrows = 0;
+    for (int64_t t = 0; t < c->n_token; t++)
+        nrows += c->is_atomized[t] != 0;
+    r.rows = fpr_calloc((size_t)nrows, sizeof(row_item));
+    r.top = fpr_calloc((size_t)nrows, sizeof(fpr_top3));
+    r.blocks = fpr_calloc((size_t)nrows + 1, sizeof(int64_t));
+    if (f->tie1)
+        r.extra = fpr_calloc((size_t)nrows, sizeof(fpr_row_extra));
+    if (!r.rows || !r.top || !r.blocks || (f->tie1 && !r.extra)) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    int64_t k = 0;
+    for (int64_t t = 0; t < c->n_token; t++) {
+        if (!c->is_atomized[t])
+            continue;
+        int32_t sa = c->start_atom_index[t];
+        r.rows[k].token = (int32_t)t;
+        r.rows[k].slot = ch.chain_slot[sa];
+        r.rows[k].pos = ch.pos_in_chain[sa];
+        k++;
+    }
+    qsort(r.rows, (size_t)nrows, sizeof(row_item), cmp_row);
+    r.nrows = nrows;
+    /* Work items: runs of at most row_block rows of one chain. */
+    for (int64_t i = 0; i < nrows; i++)
+        if (i == 0 || r.rows[i].slot != r.rows[i - 1].slot ||
+            i - r.blocks[r.nblocks - 1] >= row_block)
+            r.blocks[r.nblocks++] = i;
+    r.blocks[r.nblocks] = nrows;
+
+    int64_t np = ch.start[ch.n_chains];
+    soa = fpr_calloc((size_t)np * 3, sizeof(float));
+    aux_off = fpr_calloc((size_t)ch.n_chains + 1, sizeof(size_t));
+    r.views = fpr_calloc((size_t)ch.n_chains, sizeof(fpr_chain_view));
+    if (!soa || !aux_off || !r.views) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    if (b->chain_aux_bytes) {
+        size_t tot = 0;
+        for (int64_t sl = 0; sl < ch.n_chains; sl++) {
+            aux_off[sl] = tot;
+            size_t nb = b->chain_aux_bytes(b, ch.start[sl + 1] - ch.start[sl]);
+            tot += (nb + 63) & ~(size_t)63;
+        }
+        if (!(aux = fpr_calloc(tot, 1))) {
+            rc = FPR_ENOMEM;
+            goto done;
+        }
+    }
+    scratch = fpr_calloc((size_t)jobs, sizeof(void *));
+    vbuf = fpr_calloc((size_t)jobs, sizeof(void *));
+    qbuf = fpr_calloc((size_t)jobs, sizeof(int64_t *));
+    if (!scratch || !vbuf || !qbuf) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    for (int j = 0; j < jobs; j++) {
+        scratch[j] = fpr_calloc(b->scratch_bytes ? b->scratch_bytes : 1, 1);
+        vbuf[j] = fpr_calloc(COL_BLOCK, sizeof(double));
+        qbuf[j] = fpr_calloc((size_t)row_block, sizeof(int64_t));
+        if (!scratch[j] || !vbuf[j] || !qbuf[j]) {
+            rc = FPR_ENOMEM;
+            goto done;
+        }
+    }
+    r.c = c;
+    r.b = b;
+    r.cfg = cfg;
+    r.ch = &ch;
+
+    float inf_f = (float)c->inf;
+    double inf_value = b->precision == FPR_PREC_F32 ? (double)inf_f : c->inf;
+    for (int64_t s = 0; s < c->S && rc == FPR_OK; s++) {
+        if ((rc = build_views(c, b, cfg, &ch, s, soa, aux, aux_off, r.views)))
+            break;
+        int err = FPR_OK;
+        char errmsg[512] = "";
+#pragma omp parallel for schedule(dynamic, 1) num_threads(jobs)
+        for (int64_t blk = 0; blk < r.nblocks; blk++) {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            int e;
+#pragma omp atomic read
+            e = err;
+            if (e)
+                continue;
+            int brc = run_block(&r, blk, scratch[tid], vbuf[tid], qbuf[tid]);
+            if (brc) {
+#pragma omp critical(fpr_driver_err)
+                {
+                    if (!err) {
+                        err = brc;
+                        snprintf(errmsg, sizeof errmsg, "%s", fpr_errmsg());
+                    }
+                }
+            }
+        }
+        if (err) {
+            rc = fpr_error(err, "%s", errmsg);
+            break;
+        }
+        /* Fillers, values and truth extras per row, then every token's frame. */
+        for (int64_t i = 0; i < nrows; i++) {
+            int64_t t = r.rows[i].token;
+            int64_t o = s * c->n_token + t;
+            fpr_top3 *tp = &r.top[i];
+            if (tp->n < 3)
+                fill_from_inf(c, &ch, c->start_atom_index[t], inf_value, tp);
+            for (int w = 0; w < 3; w++)
+                f->top_value[o * 3 + w] = tp->val[w];
+            if (r.extra) {
+                f->tie1[o] = r.extra[i].tie1;
+                f->tie2[o] = r.extra[i].tie2;
+                f->margin1[o] = r.extra[i].margin1;
+                f->margin2[o] = r.extra[i].margin2;
+            }
+        }
+        /* Scatter each row's top-3 to its token, then assemble every token. */
+        for (int64_t q = 0; q < nrows; q++) {
+            int64_t t = r.rows[q].token;
+            int64_t o = s * c->n_token + t;
+            f->a_index[o] = r.top[q].idx[0];
+            f->b_index[o] = r.top[q].idx[1];
+            f->c_index[o] = r.top[q].idx[2];
+        }
+        for (int64_t t = 0; t < c->n_token; t++) {
+            int64_t o = s * c->n_token + t;
+            int32_t ti[3] = {f->a_index[o], f->b_index[o], f->c_index[o]};
+            assemble_token(c, &ch, s, t, ti, angle, f, o);
+        }
+    }
+done:
+    if (scratch)
+        for (int j = 0; j < jobs; j++)
+            free(scratch[j]);
+    if (vbuf)
+        for (int j = 0; j < jobs; j++)
+            free(vbuf[j]);
+    if (qbuf)
+        for (int j = 0; j < jobs; j++)
+            free(qbuf[j]);
+    free(scratch);
+    free(vbuf);
+    free(qbuf);
+    free(soa);
+    free(aux);
+    free(aux_off);
+    free(r.views);
+    free(r.rows);
+    free(r.top);
+    free(r.blocks);
+    free(r.extra);
+    fpr_chains_free(&ch);
+    if (cfg && b->cfg_free)
+        b->cfg_free(cfg);
+    if (rc) {
+        fpr_frames_free(f);
+        return rc;
+    }
+    f->seconds = fpr_now() - t0;
+    *out = f;
+    return FPR_OK;
+}

@@ -1,0 +1,47 @@
+/* internal.h — helpers shared inside the library; never included by users. */
+#ifndef FRAMEPREC_INTERNAL_H
+#define FRAMEPREC_INTERNAL_H
+
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "frameprec.h"
+
+_Static_assert(FLT_EVAL_METHOD == 0, "frameprec needs float arithmetic evaluated in float");
+
+/* Always-on invariant check guarding data: reports and returns FPR_EINTERNAL. */
+#define FPR_CHECK(cond)                                                              \
+    do {                                                                             \
+        if (!(cond))                                                                 \
+            return fpr_error(FPR_EINTERNAL, "internal check failed: %s (%s:%d)", #cond, \
+                             __FILE__, __LINE__);                                    \
+    } while (0)
+
+/* Allocation helpers: zeroed, overflow-checked; NULL on failure (message set). */
+void *fpr_calloc(size_t n, size_t size);
+char *fpr_strdup(const char *s);
+
+/* The eps of SPEC §2 as the float32 value PyTorch adds (a Python float cast to the
+ * tensor dtype). */
+static inline float fpr_eps_f32(double eps) { return (float)eps; }
+
+/* Bounds of the angle test: cos(theta) and cos(180 - theta), computed in binary64
+ * the way Python's math.cos(math.radians(...)) does. */
+void fpr_angle_bounds_f64(double theta_deg, double *cos_hi, double *cos_lo);
+
+/* Driver internals shared with the study: per-sample chain views of a case. */
+typedef struct fpr_chains {
+    int64_t n_chains;
+    int32_t *chain_of_atom; /* [n_atom] walk result (SPEC §2 step 1) */
+    int32_t *chain_ids;     /* [n_chains] distinct chain ids, ascending */
+    int64_t *start;         /* [n_chains+1] offsets into members */
+    int32_t *members;       /* present atoms grouped by chain, ascending index */
+    int64_t *pos_in_chain;  /* [n_atom] position of a present atom in its chain, -1 if absent */
+    int64_t *chain_slot;    /* [n_atom] index of the atom's chain in chain_ids, -1 if absent */
+} fpr_chains;
+
+int fpr_chains_build(const fpr_case *c, fpr_chains *out);
+void fpr_chains_free(fpr_chains *ch);
+
+#endif
