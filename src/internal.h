@@ -44,4 +44,13 @@ typedef struct fpr_chains {
 int fpr_chains_build(const fpr_case *c, fpr_chains *out);
 void fpr_chains_free(fpr_chains *ch);
 
+/* Vector level of the hot loops (src/core/simd.c): detected once from the CPU,
+ * lowered by FRAMEPREC_SIMD=scalar|avx2|avx512. All levels give identical bits. */
+enum { FPR_SIMD_SCALAR = 0, FPR_SIMD_AVX2 = 1, FPR_SIMD_AVX512 = 2 };
+int fpr_simd_level(void);
+const char *fpr_simd_name(int level);
+#if defined(__GNUC__) && defined(__x86_64__)
+#define FPR_HAVE_X86_SIMD 1
+#endif
+
 #endif

@@ -15,16 +15,14 @@
 
 #include "internal.h"
 
-static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, float *out)
+/* One pair, as written. The vector paths below perform exactly these IEEE
+ * operations lane by lane (sub, mul, add, add, add, sqrt, each correctly rounded;
+ * no FMA), so every SIMD level gives the same bits. */
+static void eval_scalar(float e, float qx, float qy, float qz, const float *restrict x,
+                        const float *restrict y, const float *restrict z, int64_t j,
+                        int64_t n, float *restrict out)
 {
-    (void)b;
-    (void)cfg;
-    (void)scratch;
-    const float e = fpr_eps_f32(cv->eps);
-    const float qx = cv->x[q], qy = cv->y[q], qz = cv->z[q];
-    const float *restrict x = cv->x + j0, *restrict y = cv->y + j0, *restrict z = cv->z + j0;
-    for (int64_t j = 0; j < n; j++) {
+    for (; j < n; j++) {
         float dx = qx - x[j];
         float dy = qy - y[j];
         float dz = qz - z[j];
@@ -33,6 +31,68 @@ static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr
         float t2 = e + dz * dz;
         out[j] = sqrtf((t0 + t1) + t2);
     }
+}
+
+#ifdef FPR_HAVE_X86_SIMD
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static void eval_avx512(float e, float qx, float qy, float qz,
+                                                           const float *x, const float *y,
+                                                           const float *z, int64_t n,
+                                                           float *out)
+{
+    const __m512 ve = _mm512_set1_ps(e), vx = _mm512_set1_ps(qx), vy = _mm512_set1_ps(qy),
+                 vz = _mm512_set1_ps(qz);
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 dx = _mm512_sub_ps(vx, _mm512_loadu_ps(x + j));
+        __m512 dy = _mm512_sub_ps(vy, _mm512_loadu_ps(y + j));
+        __m512 dz = _mm512_sub_ps(vz, _mm512_loadu_ps(z + j));
+        __m512 t0 = _mm512_add_ps(ve, _mm512_mul_ps(dx, dx));
+        __m512 t1 = _mm512_add_ps(ve, _mm512_mul_ps(dy, dy));
+        __m512 t2 = _mm512_add_ps(ve, _mm512_mul_ps(dz, dz));
+        _mm512_storeu_ps(out + j, _mm512_sqrt_ps(_mm512_add_ps(_mm512_add_ps(t0, t1), t2)));
+    }
+    eval_scalar(e, qx, qy, qz, x, y, z, j, n, out);
+}
+
+__attribute__((target("avx2"))) static void eval_avx2(float e, float qx, float qy, float qz,
+                                                      const float *x, const float *y,
+                                                      const float *z, int64_t n, float *out)
+{
+    const __m256 ve = _mm256_set1_ps(e), vx = _mm256_set1_ps(qx), vy = _mm256_set1_ps(qy),
+                 vz = _mm256_set1_ps(qz);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 dx = _mm256_sub_ps(vx, _mm256_loadu_ps(x + j));
+        __m256 dy = _mm256_sub_ps(vy, _mm256_loadu_ps(y + j));
+        __m256 dz = _mm256_sub_ps(vz, _mm256_loadu_ps(z + j));
+        __m256 t0 = _mm256_add_ps(ve, _mm256_mul_ps(dx, dx));
+        __m256 t1 = _mm256_add_ps(ve, _mm256_mul_ps(dy, dy));
+        __m256 t2 = _mm256_add_ps(ve, _mm256_mul_ps(dz, dz));
+        _mm256_storeu_ps(out + j, _mm256_sqrt_ps(_mm256_add_ps(_mm256_add_ps(t0, t1), t2)));
+    }
+    eval_scalar(e, qx, qy, qz, x, y, z, j, n, out);
+}
+#endif
+
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    (void)b;
+    (void)cfg;
+    (void)scratch;
+    const float e = fpr_eps_f32(cv->eps);
+    const float qx = cv->x[q], qy = cv->y[q], qz = cv->z[q];
+    const float *x = cv->x + j0, *y = cv->y + j0, *z = cv->z + j0;
+#ifdef FPR_HAVE_X86_SIMD
+    switch (fpr_simd_level()) {
+    case FPR_SIMD_AVX512: eval_avx512(e, qx, qy, qz, x, y, z, n, out); return;
+    case FPR_SIMD_AVX2: eval_avx2(e, qx, qy, qz, x, y, z, n, out); return;
+    default: break;
+    }
+#endif
+    eval_scalar(e, qx, qy, qz, x, y, z, 0, n, out);
 }
 
 static double exact_d2_approx(const float xi[3], const float xj[3])

@@ -225,30 +225,116 @@ typedef struct run_ctx {
     fpr_row_extra *extra;   /* [nrows] or NULL */
 } run_ctx;
 
-/* Top-3 of one row by eval + streaming scan. Candidates arrive in ascending atom
- * index, so a value equal to the current third keeps the earlier atom: strict <. */
-static void row_top3_eval(const run_ctx *r, void *scratch, void *vbuf, const fpr_chain_view *cv,
-                          int64_t q, fpr_top3 *t)
+/* The scan of a float32 value block into a running top-3. Candidates arrive in
+ * ascending atom index, so a value equal to the current third keeps the earlier
+ * atom: only v < third can enter. The vector paths compare 16 (8) values at once
+ * against the third and insert the few that pass in index order through the same
+ * fpr_top3_insert, so every level gives the same top-3 as the scalar loop. */
+static void scan_f32_scalar(fpr_top3 *t, const float *v, const int32_t *idx, int64_t j,
+                            int64_t n)
+{
+    float thr = (float)t->val[2]; /* exact: val holds a float32 */
+    for (; j < n; j++) {
+        if (!(v[j] < thr))
+            continue;
+        fpr_top3_insert(t, (double)v[j], idx[j]);
+        thr = (float)t->val[2];
+    }
+}
+
+#ifdef FPR_HAVE_X86_SIMD
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static void scan_f32_avx512(fpr_top3 *t, const float *v,
+                                                               const int32_t *idx, int64_t j,
+                                                               int64_t n)
+{
+    __m512 thr = _mm512_set1_ps((float)t->val[2]);
+    for (; j + 16 <= n; j += 16) {
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(v + j), thr, _CMP_LT_OQ);
+        if (!m)
+            continue;
+        while (m) {
+            int k = __builtin_ctz(m);
+            m &= (__mmask16)(m - 1);
+            fpr_top3_insert(t, (double)v[j + k], idx[j + k]);
+        }
+        thr = _mm512_set1_ps((float)t->val[2]);
+    }
+    scan_f32_scalar(t, v, idx, j, n);
+}
+
+__attribute__((target("avx2"))) static void scan_f32_avx2(fpr_top3 *t, const float *v,
+                                                          const int32_t *idx, int64_t j,
+                                                          int64_t n)
+{
+    __m256 thr = _mm256_set1_ps((float)t->val[2]);
+    for (; j + 16 <= n; j += 16) {
+        __m256 c0 = _mm256_cmp_ps(_mm256_loadu_ps(v + j), thr, _CMP_LT_OQ);
+        __m256 c1 = _mm256_cmp_ps(_mm256_loadu_ps(v + j + 8), thr, _CMP_LT_OQ);
+        unsigned m = (unsigned)_mm256_movemask_ps(c0) | (unsigned)_mm256_movemask_ps(c1) << 8;
+        if (!m)
+            continue;
+        while (m) {
+            int k = __builtin_ctz(m);
+            m &= m - 1;
+            fpr_top3_insert(t, (double)v[j + k], idx[j + k]);
+        }
+        thr = _mm256_set1_ps((float)t->val[2]);
+    }
+    scan_f32_scalar(t, v, idx, j, n);
+}
+#endif
+
+static void scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t n, int simd)
+{
+    int64_t j = 0;
+    for (; j < n && t->n < 3; j++) /* the first three enter unconditionally */
+        fpr_top3_insert(t, (double)v[j], idx[j]);
+#ifdef FPR_HAVE_X86_SIMD
+    if (simd == FPR_SIMD_AVX512) {
+        scan_f32_avx512(t, v, idx, j, n);
+        return;
+    }
+    if (simd == FPR_SIMD_AVX2) {
+        scan_f32_avx2(t, v, idx, j, n);
+        return;
+    }
+#endif
+    (void)simd;
+    scan_f32_scalar(t, v, idx, j, n);
+}
+
+static void scan_f64(fpr_top3 *t, const double *v, const int32_t *idx, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        if (t->n == 3 && !(v[j] < t->val[2]))
+            continue;
+        fpr_top3_insert(t, v[j], idx[j]);
+    }
+}
+
+/* Top-3 of rows r0..r1 (one chain) by eval + scan. Column blocks are the outer
+ * loop, so a block of coordinates (12 KB) stays in L1 while every row of the work
+ * item is evaluated against it; each row still sees its columns in ascending
+ * order, hence the same top-3 as a row-at-a-time scan. */
+static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
+                           const fpr_chain_view *cv, int64_t r0, int64_t r1)
 {
     const fpr_backend *b = r->b;
-    fpr_top3_init(t);
+    int simd = fpr_simd_level();
+    for (int64_t i = r0; i < r1; i++)
+        fpr_top3_init(&r->top[i]);
     for (int64_t j0 = 0; j0 < cv->n; j0 += COL_BLOCK) {
         int64_t n = cv->n - j0 < COL_BLOCK ? cv->n - j0 : COL_BLOCK;
-        if (b->eval_f32) {
-            float *v = vbuf;
-            b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, v);
-            for (int64_t j = 0; j < n; j++) {
-                if (t->n == 3 && !(v[j] < (float)t->val[2]))
-                    continue;
-                fpr_top3_insert(t, (double)v[j], cv->idx[j0 + j]);
-            }
-        } else {
-            double *v = vbuf;
-            b->eval_f64(b, r->cfg, scratch, cv, q, j0, n, v);
-            for (int64_t j = 0; j < n; j++) {
-                if (t->n == 3 && !(v[j] < t->val[2]))
-                    continue;
-                fpr_top3_insert(t, v[j], cv->idx[j0 + j]);
+        for (int64_t i = r0; i < r1; i++) {
+            int64_t q = r->rows[i].pos;
+            if (b->eval_f32) {
+                b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
+                scan_f32(&r->top[i], vbuf, cv->idx + j0, n, simd);
+            } else {
+                b->eval_f64(b, r->cfg, scratch, cv, q, j0, n, vbuf);
+                scan_f64(&r->top[i], vbuf, cv->idx + j0, n);
             }
         }
     }
@@ -270,8 +356,7 @@ static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, i
         return r->b->block_top3(r->b, r->cfg, scratch, cv, qbuf, r1 - r0, &r->top[r0],
                                 r->extra ? &r->extra[r0] : NULL);
     }
-    for (int64_t i = r0; i < r1; i++)
-        row_top3_eval(r, scratch, vbuf, cv, r->rows[i].pos, &r->top[i]);
+    rows_top3_eval(r, scratch, vbuf, cv, r0, r1);
     return FPR_OK;
 }
 
