@@ -111,7 +111,7 @@ bench: $(BIN)
 	bash scripts/bench.sh $(BIN)
 
 cases: $(BIN) pydeps
-	bash scripts/make_cases.sh
+	FRAMEPREC=$(BIN) bash scripts/make_cases.sh
 
 oracle: $(BIN)
 	bash scripts/oracle.sh $(BIN)
