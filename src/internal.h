@@ -53,4 +53,31 @@ const char *fpr_simd_name(int level);
 #define FPR_HAVE_X86_SIMD 1
 #endif
 
+/* The memory limit loaders enforce before allocating: fpr_set_max_memory's value, or
+ * the machine's physical memory when none is set. */
+uint64_t fpr_effective_memory_limit(void);
+
+/* Nothing half-written (src/io/atomic.c). A temporary output file is registered while
+ * it is written; on SIGINT, SIGTERM or SIGHUP every registered file is unlinked and the
+ * process dies by the signal (handlers are installed on the first registration, and only
+ * where the action is still the default). fpr_tmp_register returns a slot (-1 when
+ * none is free: the file is then not removed on a signal); fpr_tmp_release frees it
+ * after the rename or unlink. fpr_tmp_cleanup_now is async-signal-safe, for
+ * applications that install their own handlers. */
+int fpr_tmp_register(const char *path);
+void fpr_tmp_release(int slot);
+void fpr_tmp_cleanup_now(void);
+
+/* Atomic text output (JSON, Markdown, CSV): write to `path`.tmp.<pid> through a->fp,
+ * then commit renames it into place (or abort removes it). */
+typedef struct fpr_atomic_file {
+    FILE *fp;
+    char *final_path;
+    char *tmp_path;
+    int slot;
+} fpr_atomic_file;
+int fpr_atomic_open(const char *path, fpr_atomic_file *a);
+int fpr_atomic_commit(fpr_atomic_file *a);
+void fpr_atomic_abort(fpr_atomic_file *a);
+
 #endif

@@ -63,10 +63,14 @@ int fpr_h5_shape(hid_t f, const char *file, const char *ds, int numeric, int ran
     else if (!numeric && cls != H5T_STRING)
         rc = fpr_error(FPR_EFORMAT, "%s: dataset '%s' has %s elements, expected strings", file,
                        ds, class_name(cls));
-    else if (r < rank_lo || r > rank_hi || r > 4)
-        rc = fpr_error(FPR_EFORMAT, "%s: dataset '%s' has rank %d, expected %s%d", file, ds, r,
-                       rank_lo == rank_hi ? "" : "at most ", rank_hi);
-    else {
+    else if (r < rank_lo || r > rank_hi || r > 4) {
+        if (rank_lo == rank_hi)
+            rc = fpr_error(FPR_EFORMAT, "%s: dataset '%s' has rank %d, expected rank %d", file,
+                           ds, r, rank_lo);
+        else
+            rc = fpr_error(FPR_EFORMAT, "%s: dataset '%s' has rank %d, expected rank %d to %d",
+                           file, ds, r, rank_lo, rank_hi);
+    } else {
         hsize_t dd[4] = {0, 0, 0, 0};
         H5Sget_simple_extent_dims(sp, dd, NULL);
         for (int k = 0; k < 4; k++)
@@ -228,10 +232,19 @@ int fpr_h5_attr_string(hid_t f, const char *file, const char *name, int required
         return required ? fpr_error(FPR_EFORMAT, "%s: root attribute '%s' is missing", file, name)
                         : FPR_OK;
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    hid_t t = H5Aget_type(a);
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
     int rc = FPR_OK;
-    if (H5Tget_class(t) != H5T_STRING) {
+    if (a < 0 || t < 0) {
+        rc = fpr_error(FPR_EFORMAT, "%s: root attribute '%s' cannot be opened (corrupt?)", file,
+                       name);
+    } else if (H5Tget_class(t) != H5T_STRING) {
         rc = fpr_error(FPR_EFORMAT, "%s: root attribute '%s' is not a string", file, name);
+    } else if (np != 1) {
+        /* reading an array of strings into one string's buffer would overflow it */
+        rc = fpr_error(FPR_EFORMAT, "%s: root attribute '%s' holds %lld values, expected one "
+                       "string", file, name, (long long)np);
     } else {
         hid_t mem = H5Tcopy(H5T_C_S1);
         if (H5Tis_variable_str(t) > 0) {
@@ -259,8 +272,10 @@ int fpr_h5_attr_string(hid_t f, const char *file, const char *name, int required
         }
         H5Tclose(mem);
     }
-    H5Tclose(t);
-    H5Aclose(a);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
     return rc;
 }
 
@@ -291,6 +306,7 @@ int fpr_h5_create(const char *path, fpr_h5_out *o)
     fpr_h5_quiet();
     memset(o, 0, sizeof *o);
     o->f = -1;
+    o->slot = -1;
     size_t n = strlen(path) + 32;
     o->final_path = fpr_strdup(path);
     o->tmp_path = fpr_calloc(n, 1);
@@ -299,6 +315,7 @@ int fpr_h5_create(const char *path, fpr_h5_out *o)
         return FPR_ENOMEM;
     }
     snprintf(o->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    o->slot = fpr_tmp_register(o->tmp_path);
     o->f = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (o->f < 0) {
         int rc = fpr_error(FPR_EIO, "%s: cannot create output file (directory missing or "
@@ -320,6 +337,8 @@ int fpr_h5_commit(fpr_h5_out *o)
                        o->final_path);
     if (rc)
         unlink(o->tmp_path);
+    fpr_tmp_release(o->slot);
+    o->slot = -1;
     free(o->final_path);
     free(o->tmp_path);
     o->final_path = o->tmp_path = NULL;
@@ -333,6 +352,8 @@ void fpr_h5_abort(fpr_h5_out *o)
     o->f = -1;
     if (o->tmp_path)
         unlink(o->tmp_path);
+    fpr_tmp_release(o->slot);
+    o->slot = -1;
     free(o->final_path);
     free(o->tmp_path);
     o->final_path = o->tmp_path = NULL;

@@ -37,6 +37,7 @@ typedef struct fpr_h5_out {
     hid_t f;
     char *final_path;
     char *tmp_path;
+    int slot; /* fpr_tmp_register slot: removed on SIGINT/SIGTERM while open */
 } fpr_h5_out;
 int fpr_h5_create(const char *path, fpr_h5_out *o);
 int fpr_h5_commit(fpr_h5_out *o);

@@ -1,0 +1,137 @@
+/* atomic.c — nothing half-written: temporary output files are registered while they
+ * are being written, and SIGINT/SIGTERM/SIGHUP remove them before the process dies,
+ * so an interrupted run leaves the previous results and no partial files. Also an
+ * atomic text-file writer (temporary name, rename on success) for JSON/Markdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum { TMP_SLOTS = 64, TMP_PATH_MAX = 4096 };
+/* Slot states: 0 free, 1 being filled, 2 live (the handler unlinks live ones). */
+static char tmp_path[TMP_SLOTS][TMP_PATH_MAX];
+static atomic_int tmp_state[TMP_SLOTS];
+static atomic_int handlers_done;
+static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+void fpr_tmp_cleanup_now(void)
+{
+    /* Async-signal-safe: atomic loads and unlink(2) only. */
+    for (int i = 0; i < TMP_SLOTS; i++)
+        if (atomic_load(&tmp_state[i]) == 2)
+            unlink(tmp_path[i]);
+}
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    fpr_tmp_cleanup_now();
+    /* SA_RESETHAND restored the default action; the re-raised signal is delivered when
+     * the handler returns, so the process still dies by `sig` (exit status 128+sig). */
+    raise(sig);
+    errno = saved;
+}
+
+/* Installed once, and only over the default action: an application with its own
+ * handlers (or a signal ignored by nohup) keeps them, and calls fpr_tmp_cleanup_now
+ * from its handler. */
+static void install_handlers(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&handlers_done, &expected, 1))
+        return;
+    for (size_t k = 0; k < sizeof cleanup_signals / sizeof cleanup_signals[0]; k++) {
+        struct sigaction old, sa;
+        if (sigaction(cleanup_signals[k], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+            old.sa_handler != SIG_DFL)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        for (size_t j = 0; j < sizeof cleanup_signals / sizeof cleanup_signals[0]; j++)
+            sigaddset(&sa.sa_mask, cleanup_signals[j]);
+        sa.sa_flags = SA_RESETHAND;
+        sigaction(cleanup_signals[k], &sa, NULL);
+    }
+}
+
+int fpr_tmp_register(const char *path)
+{
+    install_handlers();
+    size_t n = strlen(path);
+    if (n >= TMP_PATH_MAX)
+        return -1;
+    for (int i = 0; i < TMP_SLOTS; i++) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&tmp_state[i], &expected, 1)) {
+            memcpy(tmp_path[i], path, n + 1);
+            atomic_store(&tmp_state[i], 2);
+            return i;
+        }
+    }
+    return -1; /* all slots busy: the file is still written atomically, just not
+                * removed on a signal */
+}
+
+void fpr_tmp_release(int slot)
+{
+    if (slot >= 0 && slot < TMP_SLOTS)
+        atomic_store(&tmp_state[slot], 0);
+}
+
+/* ------------------------------------------------------------------ text files */
+int fpr_atomic_open(const char *path, fpr_atomic_file *a)
+{
+    memset(a, 0, sizeof *a);
+    a->slot = -1;
+    size_t n = strlen(path) + 32;
+    a->final_path = fpr_strdup(path);
+    a->tmp_path = fpr_calloc(n, 1);
+    if (!a->final_path || !a->tmp_path) {
+        fpr_atomic_abort(a);
+        return FPR_ENOMEM;
+    }
+    snprintf(a->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    a->slot = fpr_tmp_register(a->tmp_path);
+    if (!(a->fp = fopen(a->tmp_path, "w"))) {
+        int rc = fpr_error(FPR_EIO, "%s: cannot create output file (%s)", path, strerror(errno));
+        fpr_atomic_abort(a);
+        return rc;
+    }
+    return FPR_OK;
+}
+
+int fpr_atomic_commit(fpr_atomic_file *a)
+{
+    int rc = FPR_OK;
+    if (a->fp && (ferror(a->fp) | fclose(a->fp)))
+        rc = fpr_error(FPR_EIO, "%s: writing failed (disk full?)", a->final_path);
+    a->fp = NULL;
+    if (!rc && rename(a->tmp_path, a->final_path) != 0)
+        rc = fpr_error(FPR_EIO, "%s: cannot rename the finished temporary file into place (%s)",
+                       a->final_path, strerror(errno));
+    if (rc)
+        unlink(a->tmp_path);
+    fpr_tmp_release(a->slot);
+    free(a->final_path);
+    free(a->tmp_path);
+    memset(a, 0, sizeof *a);
+    a->slot = -1;
+    return rc;
+}
+
+void fpr_atomic_abort(fpr_atomic_file *a)
+{
+    if (a->fp)
+        fclose(a->fp);
+    if (a->tmp_path)
+        unlink(a->tmp_path);
+    fpr_tmp_release(a->slot);
+    free(a->final_path);
+    free(a->tmp_path);
+    memset(a, 0, sizeof *a);
+    a->slot = -1;
+}
