@@ -2,6 +2,7 @@
  * the atomize-all and translation transforms, the memory limit. */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -13,6 +14,16 @@ static uint64_t max_memory = 0;
 
 void fpr_set_max_memory(uint64_t bytes) { max_memory = bytes; }
 uint64_t fpr_get_max_memory(void) { return max_memory; }
+
+uint64_t fpr_effective_memory_limit(void)
+{
+    if (max_memory)
+        return max_memory;
+    /* No limit set: a case larger than the machine's memory can never be loaded, so
+     * refuse it before asking calloc (and before a sanitizer aborts on the request). */
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : UINT64_MAX;
+}
 
 uint64_t fpr_case_working_set(int64_t S, int64_t n_atom, int64_t n_token)
 {
@@ -33,12 +44,14 @@ int fpr_case_new(int64_t S, int64_t n_atom, int64_t n_token, fpr_case **out)
         return fpr_error(FPR_EINVAL, "case size out of range (S=%lld, N_atom=%lld, N_token=%lld)",
                          (long long)S, (long long)n_atom, (long long)n_token);
     uint64_t need = fpr_case_working_set(S, n_atom, n_token);
-    if (max_memory && need > max_memory)
+    uint64_t limit = fpr_effective_memory_limit();
+    if (need > limit)
         return fpr_error(FPR_ETOOBIG,
                          "case needs about %llu bytes (S=%lld, N_atom=%lld, N_token=%lld), "
-                         "over the memory limit of %llu bytes (--max-memory)",
+                         "over the %s of %llu bytes%s",
                          (unsigned long long)need, (long long)S, (long long)n_atom,
-                         (long long)n_token, (unsigned long long)max_memory);
+                         (long long)n_token, max_memory ? "memory limit" : "physical memory",
+                         (unsigned long long)limit, max_memory ? " (--max-memory)" : "");
     fpr_case *c = fpr_calloc(1, sizeof *c);
     if (!c)
         return FPR_ENOMEM;
@@ -212,11 +225,16 @@ int fpr_case_validate(const fpr_case *c, const char *file)
             return BAD("%s: dataset 'restype': index %lld has value %d, expected 0..31", f,
                        (long long)t, r);
         int nflags = c->is_protein[t] + c->is_rna[t] + c->is_dna[t];
-        if (nflags > 1)
-            return BAD("%s: datasets 'is_protein'/'is_rna'/'is_dna': token %lld has %s%s%s set "
-                       "together; a token has at most one molecule type",
-                       f, (long long)t, c->is_protein[t] ? "is_protein " : "",
-                       c->is_rna[t] ? "is_rna " : "", c->is_dna[t] ? "is_dna" : "");
+        if (nflags > 1) {
+            const char *set[3];
+            int k = 0;
+            if (c->is_protein[t]) set[k++] = "is_protein";
+            if (c->is_rna[t]) set[k++] = "is_rna";
+            if (c->is_dna[t]) set[k++] = "is_dna";
+            return BAD("%s: datasets 'is_protein'/'is_rna'/'is_dna': token %lld has %s %s%s%s "
+                       "set together; a token has at most one molecule type",
+                       f, (long long)t, set[0], set[1], k > 2 ? " " : "", k > 2 ? set[2] : "");
+        }
         int64_t st = c->start_atom_index[t], num = c->num_atoms_per_token[t];
         if (num < 0)
             return BAD("%s: dataset 'num_atoms_per_token': index %lld has value %lld, expected >= 0",

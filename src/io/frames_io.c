@@ -64,8 +64,12 @@ static int read_i32(hid_t h, const char *file, const char *ds, size_t n, int32_t
                     double *tmp)
 {
     int rc = fpr_h5_read_f64(h, file, ds, n, tmp);
-    for (size_t i = 0; !rc && i < n; i++)
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!(tmp[i] >= -2147483648.0 && tmp[i] <= 2147483647.0) || tmp[i] != (double)(int64_t)tmp[i])
+            return fpr_error(FPR_EINVAL, "%s: dataset '%s': element %zu has value %g, expected "
+                             "an int32 index", file, ds, i, tmp[i]);
         out[i] = (int32_t)tmp[i];
+    }
     return rc;
 }
 
@@ -91,6 +95,23 @@ int fpr_frames_read(const char *path, fpr_frames **out)
     if ((rc = read_dims2(h, path, "a_index", 2, d)))
         goto done;
     int truth = fpr_h5_exists(h, "tie1");
+    /* Declared sizes are refused before allocating: S and N_token within int32 (as in
+     * a case), and the arrays (about 112 bytes a token, 150 with truth extras, plus
+     * the read buffer) within the memory limit. */
+    if (d[0] > INT32_MAX || d[1] > INT32_MAX) {
+        rc = fpr_error(FPR_ETOOBIG, "%s: dataset 'a_index' declares %llu x %llu entries, beyond "
+                       "what frameprec supports (2^31-1 each)", path,
+                       (unsigned long long)d[0], (unsigned long long)d[1]);
+        goto done;
+    }
+    double need = (double)d[0] * (double)d[1] * (truth ? 150.0 + 72.0 : 112.0 + 72.0);
+    uint64_t limit = fpr_effective_memory_limit();
+    if (need > (double)limit) {
+        rc = fpr_error(FPR_ETOOBIG, "%s: frames of %llu x %llu tokens need about %.0f bytes, over "
+                       "the memory limit of %llu bytes", path, (unsigned long long)d[0],
+                       (unsigned long long)d[1], need, (unsigned long long)limit);
+        goto done;
+    }
     if ((rc = fpr_frames_new((int64_t)d[0], (int64_t)d[1], truth, &f)))
         goto done;
     size_t n = (size_t)(d[0] * d[1]);
