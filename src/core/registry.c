@@ -6,10 +6,12 @@
 
 extern const fpr_backend fpr_backend_exact_diff;
 extern const fpr_backend fpr_backend_fp64;
+extern const fpr_backend fpr_backend_truth;
 
 static const fpr_backend *const table[] = {
     &fpr_backend_exact_diff,
     &fpr_backend_fp64,
+    &fpr_backend_truth,
 };
 
 size_t fpr_backend_count(void) { return sizeof table / sizeof table[0]; }

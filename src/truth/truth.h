@@ -14,4 +14,14 @@ int fpr_truth_angle_exact_mp(const float xa[3], const float xb[3], const float x
  * between cos and a bound exceeds it, fpr_angle_valid_f32 cannot decide differently. */
 double fpr_truth_angle_b32(void);
 
+/* The truth's per-row search (the backend's block_top3) on rows q[0..nq-1] of a chain
+ * view; force_mpz = 1 ranks the filter's survivors in GMP instead of __int128 (to test
+ * both paths). `extra` may be NULL. */
+int fpr_truth_block_top3(const fpr_chain_view *cv, const int64_t *q, int64_t nq,
+                         fpr_top3 *out, fpr_row_extra *extra, int force_mpz);
+
+/* Brute force: row q against every member of the chain, all in GMP, no filter; the
+ * same outputs as the backend (exact D² rounded to binary64, ties, margins). */
+int fpr_truth_row_brute(const fpr_chain_view *cv, int64_t q, fpr_top3 *t, fpr_row_extra *ex);
+
 #endif
