@@ -6,11 +6,25 @@
 
 extern const fpr_backend fpr_backend_exact_diff;
 extern const fpr_backend fpr_backend_fp64;
+extern const fpr_backend fpr_backend_chunked_fp32;
+extern const fpr_backend fpr_backend_matmul;
+extern const fpr_backend fpr_backend_matmul_comp;
+extern const fpr_backend fpr_backend_matmul_centered;
+extern const fpr_backend fpr_backend_matmul_tf32;
+extern const fpr_backend fpr_backend_matmul_bf16x3;
+extern const fpr_backend fpr_backend_matmul_bf16;
 extern const fpr_backend fpr_backend_truth;
 
 static const fpr_backend *const table[] = {
     &fpr_backend_exact_diff,
     &fpr_backend_fp64,
+    &fpr_backend_chunked_fp32,
+    &fpr_backend_matmul,
+    &fpr_backend_matmul_comp,
+    &fpr_backend_matmul_centered,
+    &fpr_backend_matmul_tf32,
+    &fpr_backend_matmul_bf16x3,
+    &fpr_backend_matmul_bf16,
     &fpr_backend_truth,
 };
 

@@ -1,0 +1,182 @@
+/* chunked_fp32.c — exact_diff's float32 arithmetic evaluated in row × column blocks
+ * with per-block top-3 lists merged under the canonical tie rule (SPEC §3): the way a
+ * memory-bounded PyTorch implementation would run the original formula
+ *   for rows in chunks: for cols in chunks: d = formula(x[rows], x[cols]);
+ *       cand = cat(best, topk(d, 3)); best = topk(cand, 3)
+ * Must agree bit for bit with exact_diff (values and indices) on every case.
+ *
+ * Why it does: the values of a block row come from exact_diff's own kernel
+ * (dx = qx − x_j; t = eps + dx·dx; ((t0 + t1) + t2); sqrt, any SIMD level gives the same
+ * bits), so every value is bit-identical; the ranking is a total order (value, then atom index), and the
+ * top-3 of a union is the top-3 of the union of the parts' top-3s, whatever the block
+ * boundaries — including boundaries that split a group of equal values, since the index
+ * breaks the tie the same way in a block and in the merge (fpr_top3_insert).
+ *
+ * Options: rows=R (rows per block, within the driver's row block; default 16),
+ * cols=C (columns per block; default 2048).
+ *
+ * Error bound: exact_diff's, γ8·(D² + 3·eps_f), same arithmetic.
+ *
+ * PyTorch memory (per sample, R' = min(R, N_token), C' = min(C, N)): the block of the
+ * original formula — two [R',C',3] float32 tensors alive at once plus the float pair mask
+ * block, 28·R'·C' bytes (exact_diff's 28N² on a block) — plus the running best values
+ * and indices for every query row ([N_token,3] f32 + int64) and the concatenated
+ * candidates of the block ([R',6] f32 + int64): S·(28R'C' + 36N_token + 72R') + N
+ * (the per-atom chain ids). */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* the same arithmetic — exact_diff's own kernel is called for each block row, so the
+ * values are its values by construction — hence the same bound and value map */
+extern const fpr_backend fpr_backend_exact_diff;
+
+typedef struct chunk_cfg {
+    int64_t rows, cols;
+} chunk_cfg;
+
+static const chunk_cfg dflt = {16, 2048};
+
+static int block_top3(const fpr_backend *b, const void *cfgv, void *scratch,
+                      const fpr_chain_view *cv, const int64_t *q, int64_t nq, fpr_top3 *out,
+                      fpr_row_extra *extra)
+{
+    (void)b;
+    (void)scratch;
+    (void)extra;
+    const chunk_cfg *cfg = cfgv ? cfgv : &dflt;
+    int64_t R = cfg->rows < nq ? cfg->rows : nq;
+    int64_t C = cfg->cols < cv->n ? cfg->cols : cv->n;
+    if (R < 1)
+        R = 1;
+    if (C < 1)
+        C = 1;
+    float *buf = malloc((size_t)R * (size_t)C * sizeof(float));
+    if (!buf)
+        return fpr_error(FPR_ENOMEM, "chunked_fp32: no memory for a %lld x %lld block",
+                         (long long)R, (long long)C);
+    for (int64_t i = 0; i < nq; i++)
+        fpr_top3_init(&out[i]);
+    for (int64_t r0 = 0; r0 < nq; r0 += R) {
+        int64_t nr = nq - r0 < R ? nq - r0 : R;
+        for (int64_t c0 = 0; c0 < cv->n; c0 += C) {
+            int64_t nc = cv->n - c0 < C ? cv->n - c0 : C;
+            /* the block's values ... */
+            for (int64_t i = 0; i < nr; i++)
+                fpr_backend_exact_diff.eval_f32(&fpr_backend_exact_diff, NULL, NULL, cv,
+                                                q[r0 + i], c0, nc, buf + i * C);
+            /* ... its own top-3 per row, merged into the row's running top-3 */
+            for (int64_t i = 0; i < nr; i++) {
+                fpr_top3 blk;
+                fpr_top3_init(&blk);
+                const float *v = buf + i * C;
+                for (int64_t j = 0; j < nc; j++) {
+                    /* columns ascend by index: an equal value never displaces the third */
+                    if (blk.n == 3 && !((double)v[j] < blk.val[2]))
+                        continue;
+                    fpr_top3_insert(&blk, (double)v[j], cv->idx[c0 + j]);
+                }
+                for (int k = 0; k < blk.n; k++)
+                    fpr_top3_insert(&out[r0 + i], blk.val[k], blk.idx[k]);
+            }
+        }
+    }
+    free(buf);
+    return FPR_OK;
+}
+
+static int parse_pos(const char *v, int64_t *out)
+{
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < 1 || x > (1LL << 24))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int configure(const fpr_backend *b, const char *params, void **out)
+{
+    chunk_cfg *c = fpr_calloc(1, sizeof *c);
+    if (!c)
+        return FPR_ENOMEM;
+    *c = dflt;
+    const char *p = params ? params : "";
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        int ok = len < sizeof item;
+        if (ok) {
+            memcpy(item, p, len);
+            item[len] = 0;
+            char *eq = strchr(item, '=');
+            ok = eq != NULL;
+            if (ok) {
+                *eq = 0;
+                if (strcmp(item, "rows") == 0)
+                    ok = parse_pos(eq + 1, &c->rows) == 0;
+                else if (strcmp(item, "cols") == 0)
+                    ok = parse_pos(eq + 1, &c->cols) == 0;
+                else
+                    ok = 0;
+            }
+        }
+        if (len && !ok) {
+            free(c);
+            return fpr_error(FPR_EUSAGE, "backend %s: bad option '%.*s'; valid: %s", b->name,
+                             (int)len, p, b->params_help);
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (c->rows * c->cols > (1LL << 26)) {
+        free(c);
+        return fpr_error(FPR_EUSAGE, "backend %s: rows*cols must be at most 2^26", b->name);
+    }
+    *out = c;
+    return FPR_OK;
+}
+
+static void cfg_free(void *c) { free(c); }
+
+static double bound(const fpr_backend *b, const void *cfg, const float xi[3], const float xj[3],
+                    double chain_absmax)
+{
+    (void)b;
+    (void)cfg;
+    return fpr_backend_exact_diff.d2_error_bound(&fpr_backend_exact_diff, NULL, xi, xj,
+                                                 chain_absmax);
+}
+
+static double value_to_d2(const fpr_backend *b, const void *cfg, double v)
+{
+    (void)b;
+    (void)cfg;
+    return fpr_backend_exact_diff.value_to_d2(&fpr_backend_exact_diff, NULL, v);
+}
+
+static double torch_peak(const fpr_backend *b, const void *cfgv, double n_atom, double n_token,
+                         double S)
+{
+    (void)b;
+    const chunk_cfg *cfg = cfgv ? cfgv : &dflt;
+    double R = fmin((double)cfg->rows, n_token), C = fmin((double)cfg->cols, n_atom);
+    return S * (28.0 * R * C + 36.0 * n_token + 72.0 * R) + 4.0 * n_atom;
+}
+
+const fpr_backend fpr_backend_chunked_fp32 = {
+    .version = 1,
+    .name = "chunked_fp32",
+    .summary = "exact_diff arithmetic in row x column blocks, per-block top-3 merged",
+    .precision = FPR_PREC_F32,
+    .block_top3 = block_top3,
+    .configure = configure,
+    .cfg_free = cfg_free,
+    .params_help = "rows=R (rows per block, default 16, within the driver's row block); "
+                   "cols=C (columns per block, default 2048)",
+    .d2_error_bound = bound,
+    .torch_peak_bytes = torch_peak,
+    .value_to_d2 = value_to_d2,
+};

@@ -1,0 +1,90 @@
+/* matmul_bf16.c — the matmul identity with both GEMM operands rounded to one bfloat16
+ * (8-bit significand), float32 accumulation: PyTorch's float32 matmul precision
+ * "medium" on hardware with bf16 matrix units (SPEC §3). Products of two bf16 values are
+ * exact in float32; the norms are computed in float32 and then rounded like any operand.
+ *
+ * Options: round=nearest|nearest_away|zero (float32 -> bf16; default nearest, ties to
+ * even, as PyTorch's and oneDNN's conversions do); order, fma as matmul.
+ *
+ * Error bound: matmul_tf32's derivation with u_b = 2^-8 (nearest) or 2^-7 (zero):
+ *   |v² − D²| ≤ E + (2u+u²)(D² + E),
+ *   E = γ5(2u)Σ|p̂| + ((1+u_b)²−1)·2Σ|x_ik x_jk| + ((1+u_b)(1+γ3)−1)(n_i + n_j),
+ * about 3·2^-8(|x_i|² + |x_j|²): a ranking of neighbours is hopeless beyond a few Å
+ * from the origin; the variant is here to show that.
+ *
+ * PyTorch memory: as matmul (the bf16 copies of the [N,5] operands are O(N)). */
+#include "backends/matmul_common.h"
+
+static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN};
+
+static size_t aux_bytes(const fpr_backend *b, int64_t n)
+{
+    (void)b;
+    return mm_aux_bytes_k(n, 0);
+}
+
+static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
+{
+    (void)b;
+    const mm_cfg *c = cfg ? cfg : &dflt;
+    mm_aux *m = mm_aux_layout(cv->aux, cv->n, 0);
+    mm_fill_f32(m, cv);
+    mm_reduce_operands(m, 8, c->round, 0);
+    return FPR_OK;
+}
+
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    (void)b;
+    (void)scratch;
+    mm_eval_dot5(cfg ? cfg : &dflt, cv->aux, q, j0, n, out);
+}
+
+static int configure(const fpr_backend *b, const char *params, void **cfg)
+{
+    return mm_configure(b, params, &dflt, 1 | 2 | 4, cfg);
+}
+
+static double bound(const fpr_backend *b, const void *cfg, const float xi[3], const float xj[3],
+                    double chain_absmax)
+{
+    (void)b;
+    (void)chain_absmax;
+    const mm_cfg *c = cfg ? cfg : &dflt;
+    mm_pair p = mm_pair_facts(xi, xj);
+    return mm_bound_identity(&p, mm_reduce_u(8, c->round), 0x1p-23, 5);
+}
+
+static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, double n_token,
+                         double S)
+{
+    (void)b;
+    (void)cfg;
+    (void)n_token;
+    return mm_torch_peak(n_atom, S, 20.0); /* + the bf16 [S,N,5] operand copies */
+}
+
+static double value_to_d2(const fpr_backend *b, const void *cfg, double v)
+{
+    (void)b;
+    (void)cfg;
+    return v * v;
+}
+
+const fpr_backend fpr_backend_matmul_bf16 = {
+    .version = 1,
+    .name = "matmul_bf16",
+    .summary = "torch.cdist identity with bfloat16 GEMM operands (matmul precision 'medium')",
+    .precision = FPR_PREC_F32,
+    .chain_aux_bytes = aux_bytes,
+    .prepare_chain = prepare,
+    .eval_f32 = eval,
+    .configure = configure,
+    .cfg_free = mm_cfg_free,
+    .params_help = "round=nearest|nearest_away|zero (float32 -> bf16, default nearest); "
+                   "order=seq|rev|pairwise (default seq); fma=0|1 (default 1)",
+    .d2_error_bound = bound,
+    .torch_peak_bytes = torch_peak,
+    .value_to_d2 = value_to_d2,
+};

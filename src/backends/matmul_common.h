@@ -1,0 +1,344 @@
+/* matmul_common.h — shared pieces of the torch.cdist-identity backends (SPEC §3):
+ * the GEMM operand layout, option parsing, operand rounding to TF32/bfloat16, the
+ * a-priori error bound of the identity and the PyTorch memory model of cdist.
+ * Header-only (static functions) so that each backend file still exports exactly one
+ * descriptor and reads as the whole arithmetic of its variant.
+ *
+ * The identity, as torch.cdist's _euclidean_dist builds it (ATen Distance.cpp):
+ *   n_i   = x_i.pow(2).sum(-1)            float32: (x0² + x1²) + x2², each op rounded
+ *   A_i   = [−2x_i0, −2x_i1, −2x_i2, n_i, 1]      (cat of x1.mul(-2), norm, ones)
+ *   B_j   = [ x_j0,   x_j1,   x_j2,  1,  n_j]     (cat of x2, ones, norm)
+ *   dot   = A_i · B_j                      one GEMM, K = 5
+ *   value = sqrt(clamp_min(dot, 0))        no eps
+ * −2x is exact (a power-of-two scaling), so A and B hold exactly the float32 values a
+ * GEMM would read; fast-float32-matmul modes then reduce both operands (TF32, bf16).
+ * Per-chain precomputation (norms, rounded operands) is done once in prepare_chain and
+ * stored in the chain's aux block as structure-of-arrays, so eval is a tight loop. */
+#ifndef FPR_MATMUL_COMMON_H
+#define FPR_MATMUL_COMMON_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------ options */
+enum { MM_ORDER_SEQ = 0, MM_ORDER_REV = 1, MM_ORDER_PAIRWISE = 2 };
+/* Operand reduction to a narrower significand (TF32 or bfloat16). */
+enum { MM_ROUND_ZERO = 0, MM_ROUND_NEAREST_AWAY = 1, MM_ROUND_NEAREST_EVEN = 2 };
+
+typedef struct mm_cfg {
+    int order; /* MM_ORDER_* : accumulation order of the 5-term dot */
+    int fma;   /* 1: each product after the first is fused into the running sum */
+    int round; /* MM_ROUND_* : operand reduction (TF32 / bf16 variants only) */
+} mm_cfg;
+
+/* Parses "k=v,..." for the keys in `allowed` (a subset of "order", "fma", "round").
+ * Unknown keys or values are usage errors naming the backend and the valid choices. */
+static inline int mm_configure(const fpr_backend *b, const char *params, const mm_cfg *dflt,
+                        unsigned allowed, void **out)
+{
+    enum { K_ORDER = 1, K_FMA = 2, K_ROUND = 4 };
+    mm_cfg *c = fpr_calloc(1, sizeof *c);
+    if (!c)
+        return FPR_ENOMEM;
+    *c = *dflt;
+    const char *p = params ? params : "";
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[64];
+        if (len >= sizeof item) {
+            free(c);
+            return fpr_error(FPR_EUSAGE, "backend %s: option too long: '%.*s'", b->name,
+                             (int)len, p);
+        }
+        memcpy(item, p, len);
+        item[len] = 0;
+        char *eq = strchr(item, '=');
+        const char *val = eq ? eq + 1 : "";
+        if (eq)
+            *eq = 0;
+        int ok = 0;
+        if (len == 0) {
+            ok = 1;
+        } else if ((allowed & K_ORDER) && strcmp(item, "order") == 0) {
+            ok = 1;
+            if (strcmp(val, "seq") == 0) c->order = MM_ORDER_SEQ;
+            else if (strcmp(val, "rev") == 0) c->order = MM_ORDER_REV;
+            else if (strcmp(val, "pairwise") == 0) c->order = MM_ORDER_PAIRWISE;
+            else ok = 0;
+        } else if ((allowed & K_FMA) && strcmp(item, "fma") == 0) {
+            ok = 1;
+            if (strcmp(val, "0") == 0) c->fma = 0;
+            else if (strcmp(val, "1") == 0) c->fma = 1;
+            else ok = 0;
+        } else if ((allowed & K_ROUND) && strcmp(item, "round") == 0) {
+            ok = 1;
+            if (strcmp(val, "zero") == 0) c->round = MM_ROUND_ZERO;
+            else if (strcmp(val, "nearest") == 0) c->round = MM_ROUND_NEAREST_EVEN;
+            else if (strcmp(val, "nearest_away") == 0) c->round = MM_ROUND_NEAREST_AWAY;
+            else ok = 0;
+        }
+        if (!ok) {
+            free(c);
+            return fpr_error(FPR_EUSAGE, "backend %s: bad option '%.*s'; valid: %s", b->name,
+                             (int)len, p, b->params_help ? b->params_help : "(none)");
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    *out = c;
+    return FPR_OK;
+}
+
+static inline void mm_cfg_free(void *cfg) { free(cfg); }
+
+/* ------------------------------------------------------------------ operand reduction */
+/* Rounds a float32 to `bits` significant bits (11 = TF32, 8 = bfloat16), exponent range
+ * unchanged (both formats share float32's 8-bit exponent), by integer arithmetic on the
+ * encoding: exact, and the same on every platform. Inf/NaN never occur (validated
+ * coordinates are finite and |x| is far below overflow). */
+static inline float mm_reduce(float v, int bits, int mode)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    const int drop = 24 - bits;
+    const uint32_t mask = (1u << drop) - 1;
+    const uint32_t half = 1u << (drop - 1);
+    uint32_t low = u & mask;
+    u &= ~mask;
+    if (mode == MM_ROUND_NEAREST_AWAY) {
+        if (low >= half)
+            u += 1u << drop; /* carries into the exponent correctly */
+    } else if (mode == MM_ROUND_NEAREST_EVEN) {
+        if (low > half || (low == half && (u >> drop) & 1u))
+            u += 1u << drop;
+    }
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Unit roundoff of a reduction to `bits` significant bits: RN gives 2^-bits, RZ (or
+ * a truncating tensor core) up to 2^(1-bits). */
+static inline double mm_reduce_u(int bits, int mode)
+{
+    return ldexp(1.0, mode == MM_ROUND_ZERO ? 1 - bits : -bits);
+}
+
+/* ------------------------------------------------------------------ operand layout */
+/* The chain's GEMM operands, structure of arrays: a[k][j] = A_j[k], b[k][j] = B_j[k]
+ * (already reduced for the TF32 / bf16 variants; bf16x3 adds the low parts). */
+typedef struct mm_aux {
+    int64_t n;
+    float cx, cy, cz;  /* centroid subtracted (matmul_centered), else 0 */
+    float *a[5], *b[5];
+    float *alo[5], *blo[5]; /* bf16x3 only: low bfloat16 parts; NULL otherwise */
+} mm_aux;
+
+static inline size_t mm_aux_bytes_k(int64_t n, int with_lo)
+{
+    size_t arrays = with_lo ? 20 : 10;
+    return sizeof(mm_aux) + 64 + arrays * ((size_t)n * sizeof(float) + 64);
+}
+
+/* Lays the arrays out inside the aux block (64-byte aligned each). */
+static inline mm_aux *mm_aux_layout(void *aux, int64_t n, int with_lo)
+{
+    mm_aux *m = aux;
+    char *p = (char *)aux + sizeof(mm_aux);
+    size_t arr = ((size_t)n * sizeof(float) + 63) & ~(size_t)63;
+    p = (char *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+    m->n = n;
+    m->cx = m->cy = m->cz = 0;
+    for (int k = 0; k < 5; k++) {
+        m->a[k] = (float *)p, p += arr;
+        m->b[k] = (float *)p, p += arr;
+        if (with_lo) {
+            m->alo[k] = (float *)p, p += arr;
+            m->blo[k] = (float *)p, p += arr;
+        } else {
+            m->alo[k] = m->blo[k] = NULL;
+        }
+    }
+    return m;
+}
+
+/* Fills the float32 operands of the identity from coordinates (x − c) — c = 0 except
+ * for matmul_centered. The shifted coordinate is rounded to float32 (as a PyTorch
+ * `x - centroid` is); the norm is torch's x.pow(2).sum(-1): (x0² + x1²) + x2². */
+static inline void mm_fill_f32(mm_aux *m, const fpr_chain_view *cv)
+{
+    for (int64_t j = 0; j < cv->n; j++) {
+        float x0 = cv->x[j] - m->cx, x1 = cv->y[j] - m->cy, x2 = cv->z[j] - m->cz;
+        float nrm = (x0 * x0 + x1 * x1) + x2 * x2;
+        m->a[0][j] = -2.0f * x0;
+        m->a[1][j] = -2.0f * x1;
+        m->a[2][j] = -2.0f * x2;
+        m->a[3][j] = nrm;
+        m->a[4][j] = 1.0f;
+        m->b[0][j] = x0;
+        m->b[1][j] = x1;
+        m->b[2][j] = x2;
+        m->b[3][j] = 1.0f;
+        m->b[4][j] = nrm;
+    }
+}
+
+/* Reduces every GEMM operand to `bits` significant bits (TF32: 11, bf16: 8). With
+ * `with_lo` (bf16x3) the operand v becomes hi + lo, hi = reduce(v), lo = reduce(v − hi)
+ * (v − hi is exact in float32: it is v's own low bits). The ones stay exact. */
+static inline void mm_reduce_operands(mm_aux *m, int bits, int mode, int with_lo)
+{
+    for (int k = 0; k < 5; k++) {
+        for (int64_t j = 0; j < m->n; j++) {
+            float a = m->a[k][j], b = m->b[k][j];
+            float ah = mm_reduce(a, bits, mode), bh = mm_reduce(b, bits, mode);
+            m->a[k][j] = ah;
+            m->b[k][j] = bh;
+            if (with_lo) {
+                m->alo[k][j] = mm_reduce(a - ah, bits, mode);
+                m->blo[k][j] = mm_reduce(b - bh, bits, mode);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ the 5-term dot */
+/* out[j] = sqrt(max(0, A_q · B_j)) with the configured order and FMA use. The switch is
+ * outside the loops so that each loop is a straight SIMD loop (checked with
+ * -fopt-info-vec: all six loops vectorise under -O2 -march=native). */
+static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int64_t j0, int64_t n,
+                         float *restrict out)
+{
+    const float a0 = m->a[0][q], a1 = m->a[1][q], a2 = m->a[2][q], a3 = m->a[3][q],
+                a4 = m->a[4][q];
+    const float *restrict b0 = m->b[0] + j0, *restrict b1 = m->b[1] + j0,
+                          *restrict b2 = m->b[2] + j0, *restrict b3 = m->b[3] + j0,
+                          *restrict b4 = m->b[4] + j0;
+    if (c->order == MM_ORDER_SEQ && c->fma) {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float s = a0 * b0[j];
+            s = fmaf(a1, b1[j], s);
+            s = fmaf(a2, b2[j], s);
+            s = fmaf(a3, b3[j], s);
+            s = fmaf(a4, b4[j], s);
+            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        }
+    } else if (c->order == MM_ORDER_SEQ) {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float s = a0 * b0[j] + a1 * b1[j];
+            s = s + a2 * b2[j];
+            s = s + a3 * b3[j];
+            s = s + a4 * b4[j];
+            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        }
+    } else if (c->order == MM_ORDER_REV && c->fma) {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float s = a4 * b4[j];
+            s = fmaf(a3, b3[j], s);
+            s = fmaf(a2, b2[j], s);
+            s = fmaf(a1, b1[j], s);
+            s = fmaf(a0, b0[j], s);
+            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        }
+    } else if (c->order == MM_ORDER_REV) {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float s = a4 * b4[j] + a3 * b3[j];
+            s = s + a2 * b2[j];
+            s = s + a1 * b1[j];
+            s = s + a0 * b0[j];
+            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        }
+    } else if (c->fma) { /* pairwise: ((p0 + p1) + (p2 + p3)) + p4 */
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float s01 = fmaf(a1, b1[j], a0 * b0[j]);
+            float s23 = fmaf(a3, b3[j], a2 * b2[j]);
+            float s = fmaf(a4, b4[j], s01 + s23);
+            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        }
+    } else {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float s01 = a0 * b0[j] + a1 * b1[j];
+            float s23 = a2 * b2[j] + a3 * b3[j];
+            float s = (s01 + s23) + a4 * b4[j];
+            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ error bound */
+/* gamma_k(u) = k u / (1 − k u) (Higham). */
+static inline double mm_gamma(int k, double u) { return k * u / (1.0 - k * u); }
+
+/* Operand-side facts of one pair, in binary64 from the float32 inputs (each within a
+ * relative 2^-50 of the exact value; the final bound carries a 2^-40 margin for it). */
+typedef struct mm_pair {
+    double d2;   /* exact D² (to 2^-50) */
+    double ni, nj; /* exact |x_i|², |x_j|² */
+    double cross;  /* Σ_k |x_ik x_jk| */
+} mm_pair;
+
+static inline mm_pair mm_pair_facts(const float xi[3], const float xj[3])
+{
+    mm_pair p = {0, 0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        double a = xi[k], b = xj[k], d = a - b;
+        p.d2 += d * d;
+        p.ni += a * a;
+        p.nj += b * b;
+        p.cross += fabs(a * b);
+    }
+    return p;
+}
+
+/* The a-priori bound of the identity (derivation in matmul.c's header comment):
+ *   E = γ_m(u_acc) · Σ|p̂_k|  +  Σ_k |p̂_k − p_k|
+ * where p_k are the exact terms (−2 x_ik x_jk for k < 3, n_i, n_j), p̂_k the terms the
+ * accumulation actually adds, m the number of roundings a term can pass through
+ * (one product + four additions = 5), u_acc the accumulator's unit roundoff, and u_op
+ * the relative error of an operand reduction (0 for plain float32). Norms carry γ3(u)
+ * from their own float32 evaluation. Then the clamp (never increases the error, since
+ * D² ≥ 0) and the sqrt: the ranked value v = sqrtf(c) and value_to_d2 = v² (exact in
+ * binary64) satisfy |v² − c| ≤ (2u + u²)·c. Returned: bound on |v² − D²|. */
+static inline double mm_bound_identity(const mm_pair *p, double u_op, double u_acc, int m)
+{
+    const double u = 0x1p-24;
+    const double g3 = mm_gamma(3, u);
+    const double dop = (1 + u_op) * (1 + u_op) - 1;      /* product of two reduced operands */
+    const double dnorm = (1 + u_op) * (1 + g3) - 1;      /* norm: float32 eval, then reduced */
+    double terms = (1 + dop) * 2 * p->cross + (1 + dnorm) * (p->ni + p->nj);
+    double E = mm_gamma(m, u_acc) * terms + dop * 2 * p->cross + dnorm * (p->ni + p->nj);
+    double B = E + (2 * u + u * u) * (p->d2 + E);
+    return B * (1 + 0x1p-40) + 0x1p-120; /* binary64 evaluation margin; underflow floor */
+}
+
+/* ------------------------------------------------------------------ PyTorch memory */
+/* torch.cdist with use_mm_for_euclid_dist, then the PR's boolean masks (SPEC §6):
+ *   x1_, x2_ = cat([-2x, n, 1]), cat([x, 1, n])   [S,N,5] f32 each   2·20·S·N
+ *   result = x1_ @ x2_.mT                           [S,N,N] f32       4·S·N²
+ *   clamp_min_(0).sqrt_()                           in place
+ *   pair_mask (bool, computed before the distances and shared by the samples):
+ *                                                   [N,N] bool        N²
+ *   masked_fill_(~pair_mask, inf)                   in place; topk(k=3) → [S,N,3]
+ * The peak is while the GEMM result, the bool mask and the augmented operands are alive:
+ *   S·(4N² + 40N) + N².
+ * At N = 41,863, S = 1: 8.8 GB — the seed measured ~10 GB for the whole function (it
+ * also holds the model's other activations); with the float32 masks of the PR's first
+ * commit the mask is 4N² and the peak 8N² = 14 GB (seed: ~13 GB). `extra_per_atom`
+ * adds per-atom bytes a variant keeps (e.g. the centred copy of x). */
+static inline double mm_torch_peak(double n_atom, double S, double extra_per_atom)
+{
+    double N = n_atom;
+    return S * (4.0 * N * N + 40.0 * N + extra_per_atom * N) + N * N;
+}
+
+#endif
