@@ -456,6 +456,43 @@ static void test_filter_equals_brute_force(void **state)
     chain_free(c);
 }
 
+/* Many duplicate atoms all survive the filter (their D² are equal): the exact stage
+ * must stay linear in the survivors and still agree with brute force. */
+static void test_many_duplicates(void **state)
+{
+    (void)state;
+    const int64_t n = 3000;
+    chain *c = chain_new(n);
+    tu_rng r = {tu_seed(20240601) ^ 0xd0b};
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 4 == 3)
+            chain_set(c, i, tu_uniform_f(&r, -20, 20), tu_uniform_f(&r, -20, 20),
+                      tu_uniform_f(&r, -20, 20));
+        else
+            chain_set(c, i, 1.5f, -2.25f, 3.0f);
+    }
+    int64_t rows[] = {0, 1, 2, 3, 7, 1500, 1501, 2998, 2999};
+    int64_t nr = (int64_t)(sizeof rows / sizeof rows[0]);
+    fpr_top3 t[9], bt;
+    fpr_row_extra e[9], be;
+    double t0 = fpr_now();
+    assert_int_equal(fpr_truth_block_top3(&c->v, rows, nr, t, e, 0), FPR_OK);
+    double dt = fpr_now() - t0;
+    for (int64_t i = 0; i < nr; i++) {
+        assert_int_equal(fpr_truth_row_brute(&c->v, rows[i], &bt, &be), FPR_OK);
+        assert_int_equal(t[i].idx[0], bt.idx[0]);
+        assert_int_equal(t[i].idx[1], bt.idx[1]);
+        assert_int_equal(t[i].idx[2], bt.idx[2]);
+        assert_int_equal(e[i].tie1, be.tie1);
+        assert_int_equal(e[i].tie2, be.tie2);
+        assert_true(same_double(e[i].margin1, be.margin1));
+        assert_true(same_double(e[i].margin2, be.margin2));
+    }
+    assert_int_equal(e[0].tie1, 2250); /* every copy ties at D² = 0 */
+    assert_true(dt < 1.0);             /* 9 rows; quadratic would take far longer */
+    chain_free(c);
+}
+
 /* Through the driver and the frames file: the truth backend fills tie1, tie2, the
  * margins and the fragile flag for atomized tokens, and they survive write/read. */
 static void test_truth_backend_frames(void **state)
@@ -497,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_ties_duplicates),
         cmocka_unit_test(test_near_ties_ulp),
         cmocka_unit_test(test_filter_equals_brute_force),
+        cmocka_unit_test(test_many_duplicates),
         cmocka_unit_test(test_truth_backend_frames),
         cmocka_unit_test(test_angle_ulp_either_side_of_25),
         cmocka_unit_test(test_angle_exact_equality),

@@ -208,9 +208,9 @@ typedef struct ranked {
     int slot;    /* mpz path: index into an mpz array */
 } ranked;
 
-/* Builds top3/extra from the exact ranking keys of `m` candidates (sorted ascending by
- * (key, idx)); `eq(a,b)` tells exact equality of keys; `dbl(e, num)`: value or
- * difference to double. Shared by both exact paths through two small adaptors. */
+/* The exact keys of one path behind three operations, so that ranking, ties and
+ * margins (finish_row) are one code for both exact paths: cmp compares exact D²,
+ * val rounds an exact D² to binary64, diff rounds an exact difference of two. */
 typedef struct key_ops {
     int (*cmp)(const void *ctx, const ranked *a, const ranked *b); /* keys only */
     double (*val)(void *ctx, const ranked *a);                     /* D² → double */
@@ -224,42 +224,45 @@ static int rank_before(const key_ops *o, const ranked *a, const ranked *b)
     return c < 0 || (c == 0 && a->idx < b->idx);
 }
 
-static void finish_row(const key_ops *o, ranked *r, size_t m, fpr_top3 *t, fpr_row_extra *ex)
+/* The 4 smallest by (exact D², atom index) by one selection pass, then the tie groups
+ * by one counting pass: O(m), so even a row where thousands of duplicate atoms all
+ * survive the filter costs no more than its scan. */
+static void finish_row(const key_ops *o, const ranked *r, size_t m, fpr_top3 *t,
+                       fpr_row_extra *ex)
 {
-    for (size_t i = 1; i < m; i++) { /* insertion sort: m is small */
-        ranked x = r[i];
-        size_t p = i;
-        while (p > 0 && rank_before(o, &x, &r[p - 1])) {
-            r[p] = r[p - 1];
+    const ranked *best[4];
+    int nb = 0;
+    for (size_t i = 0; i < m; i++) {
+        const ranked *x = &r[i];
+        if (nb == 4 && !rank_before(o, x, best[3]))
+            continue;
+        int p = nb < 4 ? nb++ : 3;
+        while (p > 0 && rank_before(o, x, best[p - 1])) {
+            best[p] = best[p - 1];
             p--;
         }
-        r[p] = x;
+        best[p] = x;
     }
     fpr_top3_init(t);
-    for (size_t k = 0; k < m && k < 3; k++) {
-        t->idx[k] = r[k].idx;
-        t->val[k] = o->val(o->ctx, &r[k]);
+    for (int k = 0; k < nb && k < 3; k++) {
+        t->idx[k] = best[k]->idx;
+        t->val[k] = o->val(o->ctx, best[k]);
         t->n++;
     }
     if (!ex)
         return;
     ex->tie1 = ex->tie2 = 0;
     ex->margin1 = ex->margin2 = NAN;
-    for (int rank = 1; rank <= 2; rank++) {
-        if ((size_t)rank >= m)
-            break;
+    for (int rank = 1; rank <= 2 && rank < nb; rank++) {
         int32_t cnt = 0;
         for (size_t i = 0; i < m; i++)
-            cnt += o->cmp(o->ctx, &r[i], &r[rank]) == 0;
-        if (rank == 1)
-            ex->tie1 = cnt;
-        else
-            ex->tie2 = cnt;
+            cnt += o->cmp(o->ctx, &r[i], best[rank]) == 0;
+        *(rank == 1 ? &ex->tie1 : &ex->tie2) = cnt;
     }
-    if (m >= 3)
-        ex->margin1 = o->diff(o->ctx, &r[2], &r[1]) / o->val(o->ctx, &r[2]);
-    if (m >= 4)
-        ex->margin2 = o->diff(o->ctx, &r[3], &r[2]) / o->val(o->ctx, &r[3]);
+    if (nb >= 3)
+        ex->margin1 = o->diff(o->ctx, best[2], best[1]) / o->val(o->ctx, best[2]);
+    if (nb >= 4)
+        ex->margin2 = o->diff(o->ctx, best[3], best[2]) / o->val(o->ctx, best[3]);
 }
 
 /* int128 keys: scale 2^(2s) */
