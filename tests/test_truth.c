@@ -424,10 +424,12 @@ static void test_filter_equals_brute_force(void **state)
                 case 4: /* grid: quarter-ångström lattice, lots of exact ties */
                     p[k] = 0.25f * (float)(int)(tu_uniform(&r) * 12);
                     break;
-                case 5: /* ulp-jittered copies of a few points */
+                case 5: /* ulp-jittered copies of a few points, near 0 or at ±9999 */
                     p[k] = (float)(1 + (int)(tu_uniform(&r) * 3)) * 1.3f;
+                    if (it % 16 == 13)
+                        p[k] += (k == 1) ? -9999.0f : 9999.0f;
                     for (int u = (int)(tu_uniform(&r) * 3); u > 0; u--)
-                        p[k] = nextafterf(p[k], 100.0f);
+                        p[k] = nextafterf(p[k], 1e5f);
                     break;
                 case 6: /* tiny beside large: not integral at the int128 scale */
                     p[k] = (tu_uniform(&r) < 0.3) ? tu_uniform_f(&r, -1e-30f, 1e-30f)
