@@ -390,6 +390,21 @@ static void mk_x_strings(const char *p)
     H5Fclose(f);
 }
 
+/* A legal but unusual layout (24 significant bits in 4 bytes): refused by layout,
+ * since HDF5 1.10 converts corrupt layouts of this kind past its stack buffers. */
+static void mk_restype_int24(const char *p)
+{
+    tcase t;
+    base_init(&t);
+    write_tcase(p, &t, "restype");
+    hid_t f = h5_reopen(p);
+    hid_t ty = H5Tcopy(H5T_STD_I32LE);
+    H5Tset_precision(ty, 24);
+    h5_ds1(f, "restype", H5T_NATIVE_INT32, ty, BT, t.restype);
+    H5Tclose(ty);
+    H5Fclose(f);
+}
+
 static void mk_x_compound(const char *p)
 {
     tcase t;
@@ -591,6 +606,7 @@ static const bad_case catalogue[] = {
     /* strings (and structs) where numbers belong */
     {"restype_strings", mk_restype_strings, FPR_EFORMAT, "dataset 'restype' has string elements, expected numbers", 0},
     {"x_strings", mk_x_strings, FPR_EFORMAT, "dataset 'x' has string elements, expected numbers", 0},
+    {"restype_int24", mk_restype_int24, FPR_EFORMAT, "dataset 'restype' has a non-standard number layout (4 bytes, 24-bit precision at offset 0)", 0},
     {"x_compound", mk_x_compound, FPR_EFORMAT, "dataset 'x' has compound elements, expected numbers", 0},
     /* sizes */
     {"s_zero", mk_s0, FPR_EINVAL, "dataset 'x': S = 0 samples, expected at least 1", 0},

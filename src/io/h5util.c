@@ -83,6 +83,45 @@ int fpr_h5_shape(hid_t f, const char *file, const char *ds, int numeric, int ran
     return rc;
 }
 
+/* HDF5 1.10 converts whatever bit layout a file declares, and a corrupt layout (an
+ * integer whose precision exceeds its size, a float whose fields overlap or leave the
+ * element) overruns its stack in the conversion routines (found by fuzzing:
+ * H5T__conv_i_f -> H5T__bit_get_d). So numbers are accepted only in the layouts real
+ * writers produce: integers of 1, 2, 4 or 8 bytes using every bit, IEEE binary16/32/64
+ * floats (either byte order). `what` is "dataset 'x'" or "root attribute 'eps'". */
+static int check_number_layout(hid_t t, const char *file, const char *what)
+{
+    H5T_class_t cls = H5Tget_class(t);
+    hid_t base = cls == H5T_ENUM ? H5Tget_super(t) : -1;
+    hid_t u = base >= 0 ? base : t;
+    size_t sz = H5Tget_size(u), prec = H5Tget_precision(u);
+    int off = H5Tget_offset(u);
+    int ok = (sz == 1 || sz == 2 || sz == 4 || sz == 8) && prec == 8 * sz && off == 0;
+    if (ok && H5Tget_class(u) == H5T_FLOAT) {
+        size_t spos, epos, esize, mpos, msize;
+        ok = sz >= 2 && H5Tget_fields(u, &spos, &epos, &esize, &mpos, &msize) >= 0 &&
+             mpos == 0 && epos == msize && spos == epos + esize && spos == 8 * sz - 1 &&
+             ((sz == 2 && esize == 5) || (sz == 4 && esize == 8) || (sz == 8 && esize == 11)) &&
+             H5Tget_ebias(u) == ((size_t)1 << (esize - 1)) - 1 &&
+             H5Tget_norm(u) == H5T_NORM_IMPLIED;
+    } else if (ok && H5Tget_class(u) != H5T_INTEGER) {
+        ok = 0;
+    }
+    if (base >= 0)
+        H5Tclose(base);
+    if (!ok)
+        return fpr_error(FPR_EFORMAT, "%s: %s has a non-standard number layout (%zu bytes, "
+                         "%zu-bit precision at offset %d); expected 1/2/4/8-byte integers or "
+                         "IEEE binary16/32/64", file, what, sz, prec, off);
+    return FPR_OK;
+}
+
+static const char *ds_what(char *buf, size_t n, const char *kind, const char *name)
+{
+    snprintf(buf, n, "%s '%s'", kind, name);
+    return buf;
+}
+
 static int check_count(hid_t d, const char *file, const char *ds, size_t n)
 {
     hid_t sp = H5Dget_space(d);
@@ -146,7 +185,10 @@ static int read_numeric(hid_t f, const char *file, const char *ds, size_t n, hid
     int rc = check_count(d, file, ds, n);
     hid_t t = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(t);
+    char what[300];
     if (rc) {
+    } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT || cls == H5T_ENUM) &&
+               (rc = check_number_layout(t, file, ds_what(what, sizeof what, "dataset", ds)))) {
     } else if (cls == H5T_ENUM) {
         if (enum_out)
             rc = read_enum_f64(d, t, file, ds, n, enum_out);
@@ -288,8 +330,11 @@ int fpr_h5_attr_double(hid_t f, const char *file, const char *name, int *present
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
     int rc = FPR_OK;
     H5T_class_t cls = H5Tget_class(t);
+    char what[300];
     if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || H5Sget_simple_extent_npoints(sp) != 1)
         rc = fpr_error(FPR_EFORMAT, "%s: root attribute '%s' must be a single number", file, name);
+    else if ((rc = check_number_layout(t, file, ds_what(what, sizeof what, "root attribute", name))))
+        ;
     else if (H5Aread(a, H5T_NATIVE_DOUBLE, out) < 0)
         rc = fpr_error(FPR_EIO, "%s: root attribute '%s' cannot be read", file, name);
     else
