@@ -191,7 +191,7 @@ static int same_double(double a, double b)
 static int64_t check_chain(const chain *c, const char *what, uint64_t seed)
 {
     int64_t n = c->n;
-    int64_t *q = malloc((size_t)n * sizeof *q);
+    int64_t *q = calloc((size_t)n, sizeof *q);
     fpr_top3 *t = calloc((size_t)n, sizeof *t), *tm = calloc((size_t)n, sizeof *tm);
     fpr_row_extra *e = calloc((size_t)n, sizeof *e), *em = calloc((size_t)n, sizeof *em);
     for (int64_t i = 0; i < n; i++)
