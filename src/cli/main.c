@@ -12,12 +12,20 @@ int fpr_cmd_backends(int argc, char **argv);
 int fpr_cmd_frames(int argc, char **argv);
 int fpr_cmd_gen(int argc, char **argv);
 int fpr_cmd_info(int argc, char **argv);
+int fpr_cmd_study(int argc, char **argv);
+int fpr_cmd_report(int argc, char **argv);
+int fpr_cmd_check(int argc, char **argv);
+int fpr_cmd_merge(int argc, char **argv);
 
 static const fpr_cmd commands[] = {
     {"backends", "list the registered distance backends", fpr_cmd_backends},
     {"frames", "run the frame-atom driver with one backend over a case", fpr_cmd_frames},
     {"gen", "write a synthetic or adversarial case (ligands, protein, nucleic)", fpr_cmd_gen},
     {"info", "validate a case file and print its summary", fpr_cmd_info},
+    {"study", "every backend over every case and sweep vs the truth -> results, report", fpr_cmd_study},
+    {"report", "report.md and report.html (inline SVG plots) from study results", fpr_cmd_report},
+    {"check", "regression gate: unexplained mismatches, identity contracts, baseline", fpr_cmd_check},
+    {"merge", "join the results of sharded studies (study --shard I/N)", fpr_cmd_merge},
 };
 
 int fpr_cli_fail(const char *cmd, int rc)

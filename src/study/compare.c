@@ -1,0 +1,467 @@
+/* compare.c — SPEC §5: one backend's frames against the truth's, token by token.
+ *
+ * A pick equals the truth when its exact D² equals the truth pick's (same tie group,
+ * decided with GMP). A mismatch is explained by the inverted pair(s): at each rank
+ * where the picks differ, order the two atoms by exact D² (lo < hi); the backend
+ * inverted them when it ranks hi before lo by its own values. Its cause is
+ * `rounded_tie` when its values are equal (the tie rule chose), `reordered` when
+ * strictly wrong; and it is explained when the true gap D²(hi) − D²(lo) is within
+ * bound(lo) + bound(hi). A mismatch with no inversion (the backend's top-3
+ * contradicts its own pairwise values) is `inconsistent`: always a bug. */
+#include <math.h>
+#include <string.h>
+
+#include "study/study.h"
+
+/* ------------------------------------------------------------------ metric table */
+#define F(n, i, a, h) {#n, offsetof(fpr_metrics, n), i, a, h}
+const fpr_metric_field fpr_metric_fields[] = {
+    F(tokens, 1, 0, "atomized tokens x samples compared"),
+    F(mismatch, 1, 0, "picks (a, c) outside the truth's tie groups"),
+    F(m_self, 1, 0, "mismatch: query atom not ranked first"),
+    F(m_swapped, 1, 0, "mismatch: a and c swapped"),
+    F(m_one, 1, 0, "mismatch: one of a, c differs"),
+    F(m_both, 1, 0, "mismatch: both differ"),
+    F(tie_alt, 1, 0, "another atom of the same exact tie group (not a mismatch)"),
+    F(rounded_tie, 1, 0, "cause: equal computed values, tie rule chose"),
+    F(reordered, 1, 0, "cause: computed values strictly in the wrong order"),
+    F(inconsistent, 1, 0, "cause: top-3 contradicts the backend's own values (bug)"),
+    F(cause_unknown, 1, 0, "cause: backend not evaluable pairwise"),
+    F(explained, 1, 0, "mismatches within the backend's error bound"),
+    F(unexplained, 1, 0, "mismatches outside the bound (bug)"),
+    F(phi_changed, 1, 0, "tokens whose phi differs from the truth's"),
+    F(phi_max_change, 0, 1, "largest coordinate change of phi (A)"),
+    F(flip_01, 1, 0, "valid_frame_mask 0 -> 1"),
+    F(flip_10, 1, 0, "valid_frame_mask 1 -> 0"),
+    F(flip_pick, 1, 0, "valid flips because a pick changed"),
+    F(flip_angle, 1, 0, "valid flips with the same picks (angle near threshold)"),
+    F(err_n, 1, 0, "picked values measured"),
+    F(err_bound_max, 0, 1, "max |d2hat - D2| / bound"),
+    F(err_bound_sum, 0, 0, "sum of |d2hat - D2| / bound"),
+    F(err_ulp_max, 0, 1, "max |d2hat - D2| in float32 ulps of D2"),
+    F(err_ulp_sum, 0, 0, "sum of the ulp errors"),
+    F(ident_diff, 1, 0, "tokens differing from the bit-identity partner (-1: no contract)"),
+    F(seconds, 0, 0, "wall time of the backend's runs (s)"),
+    F(rss_peak, 0, 1, "peak RSS during the run (bytes)"),
+    F(rss_delta, 0, 1, "peak RSS minus RSS before the run (bytes)"),
+    F(torch_bytes, 0, 1, "PyTorch memory model at the case's size (bytes)"),
+    F(torch_bytes_42k, 0, 1, "PyTorch memory model at 42,000 atoms (bytes)"),
+};
+#undef F
+const size_t fpr_metric_nfields = sizeof fpr_metric_fields / sizeof fpr_metric_fields[0];
+
+double fpr_metric_get(const fpr_metrics *m, size_t k)
+{
+    const char *p = (const char *)m + fpr_metric_fields[k].offset;
+    return fpr_metric_fields[k].is_int ? (double)*(const int64_t *)p : *(const double *)p;
+}
+
+void fpr_metric_set(fpr_metrics *m, size_t k, double v)
+{
+    char *p = (char *)m + fpr_metric_fields[k].offset;
+    if (fpr_metric_fields[k].is_int)
+        *(int64_t *)p = (int64_t)v;
+    else
+        *(double *)p = v;
+}
+
+void fpr_metrics_init(fpr_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    m->ident_diff = -1;
+}
+
+void fpr_metrics_add(fpr_metrics *acc, const fpr_metrics *m)
+{
+    for (size_t k = 0; k < fpr_metric_nfields; k++) {
+        double a = fpr_metric_get(acc, k), v = fpr_metric_get(m, k);
+        if (strcmp(fpr_metric_fields[k].name, "ident_diff") == 0)
+            fpr_metric_set(acc, k, a < 0 ? v : v < 0 ? a : a + v);
+        else if (fpr_metric_fields[k].agg == 1)
+            fpr_metric_set(acc, k, v > a ? v : a);
+        else
+            fpr_metric_set(acc, k, a + v);
+    }
+}
+
+void fpr_hist_add(fpr_hist *h, double v)
+{
+    if (!(v > 0)) {
+        if (v == 0)
+            h->zero++;
+        return;
+    }
+    double k = floor((log10(v) - FPR_HIST_LO) / FPR_HIST_W);
+    if (k < 0)
+        k = 0;
+    if (k > FPR_HIST_BINS - 1)
+        k = FPR_HIST_BINS - 1;
+    h->bin[(int)k]++;
+}
+
+/* ------------------------------------------------------------------ identity contracts */
+static const struct { const char *backend, *partner; } identities[] = {
+    {"chunked_fp32", "exact_diff"},
+};
+
+const char *fpr_study_identity_partner(const char *backend)
+{
+    for (size_t i = 0; i < sizeof identities / sizeof identities[0]; i++)
+        if (strcmp(backend, identities[i].backend) == 0)
+            return identities[i].partner;
+    return NULL;
+}
+
+void fpr_token_results_free(fpr_token_results *t)
+{
+    if (!t)
+        return;
+    free(t->kind);
+    free(t->cause);
+    free(t->explained);
+    free(t->valid_flip);
+    free(t->flip_cause);
+    free(t->phi_change);
+    free(t->err_bound);
+    free(t->err_ulp);
+    free(t);
+}
+
+static fpr_token_results *tok_new(int64_t S, int64_t nt)
+{
+    fpr_token_results *t = fpr_calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    size_t n = (size_t)(S * nt) + 1;
+    t->S = S;
+    t->n_token = nt;
+    t->kind = fpr_calloc(n, 1);
+    t->cause = fpr_calloc(n, 1);
+    t->explained = fpr_calloc(n, 1);
+    t->valid_flip = fpr_calloc(n, 1);
+    t->flip_cause = fpr_calloc(n, 1);
+    t->phi_change = fpr_calloc(n, sizeof(float));
+    t->err_bound = fpr_calloc(n, sizeof(float));
+    t->err_ulp = fpr_calloc(n, sizeof(float));
+    if (!t->kind || !t->cause || !t->explained || !t->valid_flip || !t->flip_cause ||
+        !t->phi_change || !t->err_bound || !t->err_ulp) {
+        fpr_token_results_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------ comparison */
+typedef struct cmp_ctx {
+    const fpr_case *c;
+    const fpr_backend *b;
+    const void *cfg;
+    const fpr_chains *ch;
+    const float *xs;     /* sample coordinates */
+    const double *absmax; /* [n_chains] max |x| of the chain in this sample */
+    fpr_exact *ex;
+    fpr_paireval *pe;
+} cmp_ctx;
+
+static const float *X(const cmp_ctx *k, int32_t i) { return k->xs + (size_t)i * 3; }
+
+/* Is j a real candidate of row i (present, same chain)? */
+static int candidate(const cmp_ctx *k, int32_t i, int32_t j)
+{
+    return j >= 0 && j < k->c->n_atom && k->c->atom_mask[i] && k->c->atom_mask[j] &&
+           k->ch->chain_of_atom[i] == k->ch->chain_of_atom[j];
+}
+
+static int same_pick(const cmp_ctx *k, int32_t st, int32_t pb, int32_t pt)
+{
+    if (pb == pt)
+        return 1;
+    if (!candidate(k, st, pb) || !candidate(k, st, pt))
+        return 0;
+    return fpr_exact_cmp(k->ex, X(k, st), X(k, pb), X(k, pt)) == 0;
+}
+
+static double bound(const cmp_ctx *k, int32_t i, int32_t j)
+{
+    if (!k->b->d2_error_bound)
+        return 0;
+    return k->b->d2_error_bound(k->b, k->cfg, X(k, i), X(k, j),
+                                k->absmax[k->ch->chain_slot[i]]);
+}
+
+static int ranks_before(double v1, int32_t i1, double v2, int32_t i2)
+{
+    return v1 < v2 || (v1 == v2 && i1 < i2);
+}
+
+/* The atom ranked first in a row: the query atom itself unless it sits at rank 1 or 2
+ * or (for the backend) its value is not the ranked-first value; then the smallest index
+ * of the chain whose value (backend) or exact D² = 0 (truth) matches, excluding the
+ * other two picks. -1 when not found (the backend is inconsistent) or not evaluable. */
+static int32_t first_atom(const cmp_ctx *k, int32_t st, int32_t p1, int32_t p2, double v0,
+                          int truth)
+{
+    /* Truth: D²(st) = 0 is the least, so st is first unless it is a pick (exact
+     * duplicates of lower index rank before it; three or more are not resolved). The
+     * backend: no shortcut, as its own value may tie with lower indices. */
+    if (truth && p1 != st && p2 != st)
+        return st;
+    if (!truth && !fpr_paireval_ok(k->pe))
+        return -1;
+    int64_t sl = k->ch->chain_slot[st];
+    if (sl < 0)
+        return -1;
+    for (int64_t q = k->ch->start[sl]; q < k->ch->start[sl + 1]; q++) {
+        int32_t j = k->ch->members[q];
+        if (j == p1 || j == p2)
+            continue;
+        if (truth ? fpr_exact_cmp(k->ex, X(k, st), X(k, st), X(k, j)) == 0
+                  : fpr_paireval_value(k->pe, st, j) == v0)
+            return j;
+    }
+    return -1;
+}
+
+/* Cause of a mismatching row from its inversions. B = the backend's ranked top-3,
+ * T = the truth's. An inversion is a truth atom Tj ranked by the backend after one of
+ * its picks Bi although D²(Tj) < D²(Bi) exactly; its cause is the backend's values of
+ * the two (equal: rounded tie; strictly wrong: reordered), and it is explained when
+ * D²(Bi) − D²(Tj) ≤ bound(Tj) + bound(Bi). Sets *expl. */
+static int row_cause(const cmp_ctx *k, int32_t st, const int32_t T[3], const int32_t B[3],
+                     int *expl)
+{
+    int cause = FPR_CAUSE_NONE, any = 0, pe_ok = fpr_paireval_ok(k->pe);
+    *expl = 1;
+    for (int i = 0; i < 3; i++) {
+        if (B[i] < 0) {
+            if (!pe_ok) { /* the backend's first atom is unknown: judge by the bound */
+                cause = FPR_CAUSE_UNKNOWN;
+                continue;
+            }
+            *expl = 0;
+            return FPR_CAUSE_INCONSISTENT;
+        }
+        if (!candidate(k, st, B[i]))
+            continue; /* an inf filler: both lists have the same ones */
+        for (int j = 0; j < 3; j++) {
+            if (T[j] < 0 || !candidate(k, st, T[j]))
+                continue;
+            int before = 0; /* Tj at a backend rank <= i */
+            for (int q = 0; q <= i; q++)
+                before |= B[q] == T[j];
+            if (before || fpr_exact_cmp(k->ex, X(k, st), X(k, T[j]), X(k, B[i])) >= 0)
+                continue;
+            /* the backend ranked B[i] before T[j] although T[j] is truly nearer */
+            any = 1;
+            double gap = fpr_exact_gap(k->ex, X(k, st), X(k, T[j]), X(k, B[i]));
+            /* the gap is rounded once to double: a relative 2^-53 the bounds' slack covers */
+            if (!(gap <= bound(k, st, T[j]) + bound(k, st, B[i])))
+                *expl = 0;
+            if (!pe_ok) {
+                cause = FPR_CAUSE_UNKNOWN;
+                continue;
+            }
+            double vb = fpr_paireval_value(k->pe, st, B[i]);
+            double vt = fpr_paireval_value(k->pe, st, T[j]);
+            if (!ranks_before(vb, B[i], vt, T[j])) {
+                *expl = 0; /* its top-3 contradicts its own values */
+                return FPR_CAUSE_INCONSISTENT;
+            }
+            int c = vb == vt ? FPR_CAUSE_TIE : FPR_CAUSE_REORDERED;
+            if (cause != FPR_CAUSE_UNKNOWN && c > cause)
+                cause = c;
+        }
+    }
+    if (!any && cause != FPR_CAUSE_UNKNOWN) {
+        *expl = 0;
+        return FPR_CAUSE_INCONSISTENT;
+    }
+    return cause;
+}
+
+static double ulp_f32(double x)
+{
+    if (!(x >= 0x1p-126))
+        return 0x1p-149;
+    int e;
+    frexp(x, &e); /* x = m·2^e, m in [0.5, 1) */
+    return ldexp(1.0, e - 24);
+}
+
+int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                      const fpr_backend *b, const char *params, int jobs, fpr_metrics *m,
+                      fpr_token_results **tok_out, fpr_hist *bhist)
+{
+    (void)jobs; /* the comparison is serial: its sums are then identical for any jobs */
+    if (tok_out)
+        *tok_out = NULL;
+    FPR_CHECK(tr->S == c->S && tr->n_token == c->n_token && f->S == c->S &&
+              f->n_token == c->n_token);
+    int rc = FPR_OK;
+    void *cfg = NULL;
+    fpr_chains ch;
+    memset(&ch, 0, sizeof ch);
+    fpr_paireval *pe = NULL;
+    fpr_exact *ex = fpr_exact_new();
+    double *absmax = NULL;
+    fpr_token_results *tok = tok_new(c->S, c->n_token);
+    if (!ex || !tok) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    if (b->configure && (rc = b->configure(b, params, &cfg)))
+        goto done;
+    if ((rc = fpr_chains_build(c, &ch)) || (rc = fpr_paireval_new(c, b, params, &pe)))
+        goto done;
+    if (!(absmax = fpr_calloc((size_t)ch.n_chains + 1, sizeof(double)))) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    cmp_ctx k = {c, b, cfg, &ch, NULL, absmax, ex, pe};
+
+    for (int64_t s = 0; s < c->S; s++) {
+        k.xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+        /* chain facts for the bounds: half the largest coordinate span of the chain, so
+         * every coordinate difference inside it is at most 2R (translation-invariant) */
+        for (int64_t sl = 0; sl < ch.n_chains; sl++) {
+            double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+            for (int64_t q = ch.start[sl]; q < ch.start[sl + 1]; q++) {
+                const float *p = X(&k, ch.members[q]);
+                for (int w = 0; w < 3; w++) {
+                    lo[w] = fmin(lo[w], (double)p[w]);
+                    hi[w] = fmax(hi[w], (double)p[w]);
+                }
+            }
+            double mx = 0;
+            for (int w = 0; w < 3; w++)
+                mx = fmax(mx, 0.5 * (hi[w] - lo[w]));
+            absmax[sl] = mx;
+        }
+        if ((rc = fpr_paireval_sample(pe, s)))
+            goto done;
+        for (int64_t t = 0; t < c->n_token; t++) {
+            int64_t o = s * c->n_token + t;
+            /* phi and the valid mask, every token */
+            float dmax = 0;
+            for (int q = 0; q < 9; q++) {
+                float d = fabsf(f->phi[o * 9 + q] - tr->phi[o * 9 + q]);
+                if (f->phi[o * 9 + q] != tr->phi[o * 9 + q] && !(d > 0))
+                    d = INFINITY;
+                dmax = d > dmax ? d : dmax;
+            }
+            tok->phi_change[o] = dmax;
+            if (dmax > 0) {
+                m->phi_changed++;
+                if (dmax > m->phi_max_change)
+                    m->phi_max_change = dmax;
+            }
+            int tv = tr->valid_frame_mask[o], bv = f->valid_frame_mask[o];
+            int32_t aT = tr->a_index[o], cT = tr->c_index[o];
+            int32_t aB = f->a_index[o], cB = f->c_index[o];
+            if (tv != bv) {
+                tok->valid_flip[o] = (int8_t)(bv ? 1 : -1);
+                if (bv)
+                    m->flip_01++;
+                else
+                    m->flip_10++;
+                int pick = aB != aT || cB != cT;
+                tok->flip_cause[o] = (uint8_t)(pick ? 1 : 2);
+                if (pick)
+                    m->flip_pick++;
+                else
+                    m->flip_angle++;
+            }
+            tok->err_bound[o] = tok->err_ulp[o] = NAN;
+            if (!c->is_atomized[t]) {
+                tok->kind[o] = FPR_KIND_NONE;
+                continue;
+            }
+            m->tokens++;
+            int32_t st = c->start_atom_index[t];
+            /* error of the values that decided the picks */
+            if (b->d2_error_bound) {
+                double bsum = 0, d2c = 0;
+                for (int r = 1; r <= 2; r++) {
+                    int32_t p = r == 1 ? aB : cB;
+                    double v = f->top_value[o * 3 + r];
+                    if (!candidate(&k, st, p) || !isfinite(v))
+                        continue;
+                    double d2hat = b->value_to_d2 ? b->value_to_d2(b, cfg, v) : v, d2;
+                    double err = fpr_exact_err(ex, X(&k, st), X(&k, p), d2hat, &d2);
+                    double bd = bound(&k, st, p);
+                    bsum += bd;
+                    if (r == 2)
+                        d2c = d2;
+                    double eb = bd > 0 ? err / bd : (err > 0 ? INFINITY : 0);
+                    /* ulps of D² mean nothing at D² = 0 (a duplicate or the atom itself) */
+                    double eu = d2 > 0 ? err / ulp_f32(d2) : 0;
+                    m->err_n++;
+                    m->err_bound_sum += eb;
+                    m->err_ulp_sum += eu;
+                    if (eb > m->err_bound_max)
+                        m->err_bound_max = eb;
+                    if (eu > m->err_ulp_max)
+                        m->err_ulp_max = eu;
+                    if (!(eb <= tok->err_bound[o]))
+                        tok->err_bound[o] = (float)eb;
+                    if (!(eu <= tok->err_ulp[o]))
+                        tok->err_ulp[o] = (float)eu;
+                }
+                if (bhist && d2c > 0)
+                    fpr_hist_add(bhist, bsum / d2c);
+            }
+            int eqA = same_pick(&k, st, aB, aT), eqC = same_pick(&k, st, cB, cT);
+            if (eqA && eqC) {
+                tok->kind[o] = FPR_KIND_EQUAL;
+                if (aB != aT || cB != cT)
+                    m->tie_alt++;
+                continue;
+            }
+            m->mismatch++;
+            int32_t T[3] = {first_atom(&k, st, aT, cT, 0, 1), aT, cT};
+            int32_t B[3] = {first_atom(&k, st, aB, cB, f->top_value[o * 3], 0), aB, cB};
+            int truth_self = T[0] == st;
+            int self_out = truth_self && (fpr_paireval_ok(pe) ? B[0] != st : (aB == st || cB == st));
+            int kind;
+            if (self_out)
+                kind = FPR_KIND_SELF, m->m_self++;
+            else if (same_pick(&k, st, aB, cT) && same_pick(&k, st, cB, aT))
+                kind = FPR_KIND_SWAPPED, m->m_swapped++;
+            else if (eqA || eqC)
+                kind = FPR_KIND_ONE, m->m_one++;
+            else
+                kind = FPR_KIND_BOTH, m->m_both++;
+            tok->kind[o] = (uint8_t)kind;
+            int expl;
+            int cause = row_cause(&k, st, T, B, &expl);
+            tok->cause[o] = (uint8_t)cause;
+            tok->explained[o] = (uint8_t)expl;
+            switch (cause) {
+            case FPR_CAUSE_TIE: m->rounded_tie++; break;
+            case FPR_CAUSE_REORDERED: m->reordered++; break;
+            case FPR_CAUSE_UNKNOWN: m->cause_unknown++; break;
+            default: m->inconsistent++; break;
+            }
+            if (expl)
+                m->explained++;
+            else
+                m->unexplained++;
+        }
+    }
+done:
+    if (cfg && b->cfg_free)
+        b->cfg_free(cfg);
+    fpr_paireval_free(pe);
+    fpr_exact_free(ex);
+    fpr_chains_free(&ch);
+    free(absmax);
+    if (rc) {
+        fpr_token_results_free(tok);
+        return rc;
+    }
+    if (tok_out)
+        *tok_out = tok;
+    else
+        fpr_token_results_free(tok);
+    return FPR_OK;
+}

@@ -1,0 +1,200 @@
+/* paireval.c — a backend's computed value for chosen (row, column) pairs, with the
+ * same per-chain views (and prepare_chain data) the driver builds, so the study can
+ * ask "what did this backend compute for the truth's pick and for its own?". */
+#include <math.h>
+#include <string.h>
+
+#include "study/study.h"
+
+/* Backends that only rank whole blocks (block_top3) and the eval backend whose values
+ * they reproduce bit for bit (their documented contract). */
+static const struct { const char *name, *equivalent; } equivalents[] = {
+    {"chunked_fp32", "exact_diff"},
+};
+
+const fpr_backend *fpr_study_equivalent(const fpr_backend *b)
+{
+    if (b->eval_f32 || b->eval_f64)
+        return b;
+    for (size_t i = 0; i < sizeof equivalents / sizeof equivalents[0]; i++)
+        if (strcmp(b->name, equivalents[i].name) == 0) {
+            const fpr_backend *e = fpr_backend_find(equivalents[i].equivalent);
+            fpr_clear_error();
+            return e && (e->eval_f32 || e->eval_f64) ? e : NULL;
+        }
+    return NULL;
+}
+
+struct fpr_paireval {
+    const fpr_case *c;
+    const fpr_backend *b; /* the evaluating backend (b or its equivalent) */
+    void *cfg;
+    void *scratch;
+    fpr_chains ch;
+    fpr_chain_view *views;
+    float *soa;
+    char *aux;
+    size_t *aux_off;
+    int ok;
+    /* The driver evaluates a row in column blocks of DRIVER_COL_BLOCK; a kernel may
+     * vectorise a block differently from a single column, so the study evaluates the
+     * same blocks and caches the current row. */
+    double *row;        /* [max chain length] values of row (row_slot, row_q) */
+    uint8_t *have;      /* [blocks] block computed */
+    float *fbuf;
+    double *dbuf;
+    int64_t row_slot, row_q;
+};
+
+enum { DRIVER_COL_BLOCK = 1024 };
+
+int fpr_paireval_new(const fpr_case *c, const fpr_backend *b0, const char *params,
+                     fpr_paireval **out)
+{
+    *out = NULL;
+    fpr_paireval *p = fpr_calloc(1, sizeof *p);
+    if (!p)
+        return FPR_ENOMEM;
+    p->c = c;
+    const fpr_backend *b = fpr_study_equivalent(b0);
+    if (!b) { /* not evaluable pairwise: causes become "unknown" */
+        *out = p;
+        return FPR_OK;
+    }
+    if (b != b0)
+        params = NULL; /* the block parameters of b0 do not apply to its equivalent */
+    p->b = b;
+    int rc = FPR_OK;
+    if (b->configure && (rc = b->configure(b, params, &p->cfg)))
+        goto fail;
+    if ((rc = fpr_chains_build(c, &p->ch)))
+        goto fail;
+    int64_t np = p->ch.start[p->ch.n_chains];
+    p->soa = fpr_calloc((size_t)np * 3 + 1, sizeof(float));
+    p->views = fpr_calloc((size_t)p->ch.n_chains + 1, sizeof(fpr_chain_view));
+    p->aux_off = fpr_calloc((size_t)p->ch.n_chains + 1, sizeof(size_t));
+    p->scratch = fpr_calloc(b->scratch_bytes ? b->scratch_bytes : 1, 1);
+    if (!p->soa || !p->views || !p->aux_off || !p->scratch) {
+        rc = FPR_ENOMEM;
+        goto fail;
+    }
+    if (b->chain_aux_bytes) {
+        size_t tot = 0;
+        for (int64_t sl = 0; sl < p->ch.n_chains; sl++) {
+            p->aux_off[sl] = tot;
+            tot += (b->chain_aux_bytes(b, p->ch.start[sl + 1] - p->ch.start[sl]) + 63) &
+                   ~(size_t)63;
+        }
+        if (!(p->aux = fpr_calloc(tot ? tot : 1, 1))) {
+            rc = FPR_ENOMEM;
+            goto fail;
+        }
+    }
+    int64_t maxn = 1;
+    for (int64_t sl = 0; sl < p->ch.n_chains; sl++)
+        if (p->ch.start[sl + 1] - p->ch.start[sl] > maxn)
+            maxn = p->ch.start[sl + 1] - p->ch.start[sl];
+    p->row = fpr_calloc((size_t)maxn, sizeof(double));
+    p->have = fpr_calloc((size_t)(maxn / DRIVER_COL_BLOCK) + 2, 1);
+    p->fbuf = fpr_calloc(DRIVER_COL_BLOCK, sizeof(float));
+    p->dbuf = fpr_calloc(DRIVER_COL_BLOCK, sizeof(double));
+    if (!p->row || !p->have || !p->fbuf || !p->dbuf) {
+        rc = FPR_ENOMEM;
+        goto fail;
+    }
+    p->row_slot = p->row_q = -1;
+    p->ok = 1;
+    *out = p;
+    return FPR_OK;
+fail:
+    fpr_paireval_free(p);
+    return rc;
+}
+
+int fpr_paireval_ok(const fpr_paireval *p) { return p && p->ok; }
+
+int fpr_paireval_sample(fpr_paireval *p, int64_t s)
+{
+    if (!p->ok)
+        return FPR_OK;
+    const fpr_case *c = p->c;
+    const fpr_chains *ch = &p->ch;
+    int64_t np = ch->start[ch->n_chains];
+    const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+    for (int64_t k = 0; k < np; k++) {
+        const float *q = xs + (size_t)ch->members[k] * 3;
+        p->soa[k] = q[0];
+        p->soa[np + k] = q[1];
+        p->soa[2 * np + k] = q[2];
+    }
+    p->row_slot = p->row_q = -1; /* new coordinates: drop the cached row */
+    for (int64_t sl = 0; sl < ch->n_chains; sl++) {
+        fpr_chain_view *v = &p->views[sl];
+        int64_t a = ch->start[sl];
+        v->n = ch->start[sl + 1] - a;
+        v->idx = ch->members + a;
+        v->x = p->soa + a;
+        v->y = p->soa + np + a;
+        v->z = p->soa + 2 * np + a;
+        v->chain = ch->chain_ids[sl];
+        v->eps = c->eps;
+        v->aux = p->aux ? p->aux + p->aux_off[sl] : NULL;
+        if (p->b->prepare_chain) {
+            int rc = p->b->prepare_chain(p->b, p->cfg, v);
+            if (rc)
+                return rc;
+        }
+    }
+    return FPR_OK;
+}
+
+double fpr_paireval_value(fpr_paireval *p, int32_t i, int32_t j)
+{
+    if (!p->ok || i < 0 || j < 0 || i >= p->c->n_atom || j >= p->c->n_atom)
+        return NAN;
+    int64_t sl = p->ch.chain_slot[i];
+    if (sl < 0 || p->ch.chain_slot[j] != sl)
+        return NAN;
+    const fpr_chain_view *cv = &p->views[sl];
+    int64_t q = p->ch.pos_in_chain[i], col = p->ch.pos_in_chain[j];
+    if (p->row_slot != sl || p->row_q != q) {
+        p->row_slot = sl;
+        p->row_q = q;
+        memset(p->have, 0, (size_t)(cv->n / DRIVER_COL_BLOCK) + 1);
+    }
+    int64_t blk = col / DRIVER_COL_BLOCK;
+    if (!p->have[blk]) {
+        int64_t j0 = blk * DRIVER_COL_BLOCK;
+        int64_t n = cv->n - j0 < DRIVER_COL_BLOCK ? cv->n - j0 : DRIVER_COL_BLOCK;
+        if (p->b->eval_f32) {
+            p->b->eval_f32(p->b, p->cfg, p->scratch, cv, q, j0, n, p->fbuf);
+            for (int64_t t = 0; t < n; t++)
+                p->row[j0 + t] = (double)p->fbuf[t];
+        } else {
+            p->b->eval_f64(p->b, p->cfg, p->scratch, cv, q, j0, n, p->dbuf);
+            for (int64_t t = 0; t < n; t++)
+                p->row[j0 + t] = p->dbuf[t];
+        }
+        p->have[blk] = 1;
+    }
+    return p->row[col];
+}
+
+void fpr_paireval_free(fpr_paireval *p)
+{
+    if (!p)
+        return;
+    if (p->cfg && p->b && p->b->cfg_free)
+        p->b->cfg_free(p->cfg);
+    fpr_chains_free(&p->ch);
+    free(p->views);
+    free(p->soa);
+    free(p->aux);
+    free(p->aux_off);
+    free(p->scratch);
+    free(p->row);
+    free(p->have);
+    free(p->fbuf);
+    free(p->dbuf);
+    free(p);
+}

@@ -1,0 +1,643 @@
+/* study.c — `frameprec study`: every backend over every case, sample and sweep (SPEC §5),
+ * each compared with the exact truth. Runs (case × atomization × offset) are independent:
+ * each one's results go to DIR/.work/<key>.h5 atomically, so an interrupted study keeps
+ * what it finished and a rerun continues; the final files are renamed into place. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "study/study.h"
+
+void fpr_study_opts_init(fpr_study_opts *o)
+{
+    static const double offsets[] = {0, 10, 100, 1000};
+    memset(o, 0, sizeof *o);
+    o->offsets = offsets;
+    o->noffsets = 4;
+    o->native = o->atomize_all = 1;
+    o->atomize_all_max_atoms = 60000;
+    o->jobs = 1;
+    o->shard_n = 1;
+    o->reference = "truth";
+}
+
+/* ------------------------------------------------------------------ build facts */
+const char *fpr_study_compiler(void)
+{
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown C compiler";
+#endif
+}
+
+const char *fpr_study_flags(void)
+{
+#ifdef FPR_BUILD_FLAGS
+    return FPR_BUILD_FLAGS;
+#else
+    /* The Makefile does not pass its flags in; report what the preprocessor sees. */
+    return "-std=c11"
+#ifdef __OPTIMIZE__
+           " -O(>0)"
+#else
+           " -O0"
+#endif
+#ifdef __FAST_MATH__
+           " -ffast-math(!)"
+#endif
+#ifdef __AVX512F__
+           " avx512f"
+#elif defined(__AVX2__)
+           " avx2"
+#endif
+#ifdef __FMA__
+           " fma"
+#endif
+#ifdef _OPENMP
+           " -fopenmp"
+#endif
+#ifdef __SANITIZE_ADDRESS__
+           " -fsanitize=address"
+#endif
+           " (flags inferred from predefined macros; numeric code built with "
+           "-ffp-contract=off per STYLE)";
+#endif
+}
+
+void fpr_study_machine(char *buf, size_t n)
+{
+    struct utsname u;
+    char cpu[256] = "unknown CPU";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "model name", 10) == 0) {
+                char *p = strchr(line, ':');
+                if (p) {
+                    p++;
+                    while (*p == ' ')
+                        p++;
+                    p[strcspn(p, "\n")] = 0;
+                    snprintf(cpu, sizeof cpu, "%s", p);
+                }
+                break;
+            }
+        fclose(f);
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (uname(&u) == 0)
+        snprintf(buf, n, "%s %s %s, %s, %ld CPUs, %.1f GiB", u.sysname, u.release, u.machine,
+                 cpu, ncpu, mem / 1073741824.0);
+    else
+        snprintf(buf, n, "%s, %ld CPUs", cpu, ncpu);
+}
+
+/* ------------------------------------------------------------------ memory probes */
+static double proc_status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return NAN;
+    char line[256];
+    double v = NAN;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+            v = strtod(line + kl + 1, NULL) * 1024.0;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* Resets the kernel's peak-RSS mark (VmHWM) so each backend's peak is its own. */
+static void reset_peak(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+/* ------------------------------------------------------------------ fault injection */
+/* Test hook (--inject-fault): a copy of a backend whose values are corrupted for every
+ * fifth column atom (×(1 + 2^-6)), or whose block top-3 has ranks 1 and 2 exchanged on
+ * every fifth row. The gate must catch both as unexplained mismatches. */
+static const fpr_backend *fault_orig;
+static fpr_backend fault_copy;
+static char fault_name[128];
+
+static void fault_eval_f32(const fpr_backend *b, const void *cfg, void *scratch,
+                           const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, float *out)
+{
+    (void)b;
+    fault_orig->eval_f32(fault_orig, cfg, scratch, cv, q, j0, n, out);
+    for (int64_t j = 0; j < n; j++)
+        if (cv->idx[j0 + j] % 5 == 0 && j0 + j != q)
+            out[j] *= 1.015625f;
+}
+
+static void fault_eval_f64(const fpr_backend *b, const void *cfg, void *scratch,
+                           const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, double *out)
+{
+    (void)b;
+    fault_orig->eval_f64(fault_orig, cfg, scratch, cv, q, j0, n, out);
+    for (int64_t j = 0; j < n; j++)
+        if (cv->idx[j0 + j] % 5 == 0 && j0 + j != q)
+            out[j] *= 1.015625;
+}
+
+static int fault_block(const fpr_backend *b, const void *cfg, void *scratch,
+                       const fpr_chain_view *cv, const int64_t *q, int64_t nq, fpr_top3 *out,
+                       fpr_row_extra *extra)
+{
+    (void)b;
+    int rc = fault_orig->block_top3(fault_orig, cfg, scratch, cv, q, nq, out, extra);
+    for (int64_t i = 0; !rc && i < nq; i++)
+        if (cv->idx[q[i]] % 5 == 0 && out[i].n == 3) {
+            int32_t t = out[i].idx[1];
+            out[i].idx[1] = out[i].idx[2];
+            out[i].idx[2] = t;
+        }
+    return rc;
+}
+
+const fpr_backend *fpr_study_faulty(const fpr_backend *b)
+{
+    fault_orig = b;
+    fault_copy = *b;
+    snprintf(fault_name, sizeof fault_name, "%s", b->name); /* same name: the gate names it */
+    fault_copy.name = fault_name;
+    if (b->block_top3)
+        fault_copy.block_top3 = fault_block;
+    else if (b->eval_f32)
+        fault_copy.eval_f32 = fault_eval_f32;
+    else
+        fault_copy.eval_f64 = fault_eval_f64;
+    return &fault_copy;
+}
+
+/* ------------------------------------------------------------------ helpers */
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return fpr_error(FPR_EIO, "%s: cannot create directory", buf);
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        return fpr_error(FPR_EIO, "%s: cannot create directory", buf);
+    return FPR_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The built-in corpus: every cases/NAME.h5, sorted. */
+static int default_cases(char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir("cases");
+    if (!d)
+        return fpr_error(FPR_EUSAGE, "no cases given and the built-in corpus cases/ is missing "
+                                     "(run from the repository root, or `make cases`)");
+    struct dirent *e;
+    size_t cap = 0;
+    char **v = NULL;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 4 || strcmp(e->d_name + l - 3, ".h5") != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 32;
+            char **nv = realloc(v, cap * sizeof *v);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        char p[4096];
+        snprintf(p, sizeof p, "cases/%s", e->d_name);
+        v[(*n)++] = fpr_strdup(p);
+    }
+    closedir(d);
+    if (!*n) {
+        free(v);
+        return fpr_error(FPR_EUSAGE, "no cases given and cases/ holds no *.h5 case files "
+                                     "(build the corpus with `make cases`, or name case files)");
+    }
+    qsort(v, *n, sizeof *v, cmp_str);
+    *out = v;
+    return FPR_OK;
+}
+
+static void key_of(char *buf, size_t n, const char *name, const char *mode, double off)
+{
+    snprintf(buf, n, "%s@%s@%g", name, mode, off);
+    for (char *p = buf; *p; p++)
+        if (*p == '/' || isspace((unsigned char)*p))
+            *p = '_';
+}
+
+static char *join_names(const fpr_backend *const *bs, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(bs[i]->name) + 1;
+    char *s = fpr_calloc(len, 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(s, ",");
+        strcat(s, bs[i]->name);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------ one run */
+typedef struct study_ctx {
+    const fpr_study_opts *o;
+    const fpr_backend *ref;
+    const fpr_backend **bs;
+    size_t nb;
+    fpr_study_results hdr;
+    size_t done, total;
+    double t0;
+} study_ctx;
+
+static void progress(study_ctx *x, const char *key, const char *what)
+{
+    if (x->o->quiet || !isatty(2))
+        return;
+    fprintf(stderr, "\r\033[Kstudy [%zu/%zu] %.0fs  %s  %s", x->done + 1, x->total,
+            fpr_now() - x->t0, key, what);
+    fflush(stderr);
+}
+
+static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double offset,
+                   const char *key, const char *work_path)
+{
+    const fpr_study_opts *o = x->o;
+    fpr_case *c = NULL;
+    int rc;
+    if (strcmp(mode, "all") == 0)
+        rc = fpr_case_atomize_all(base, &c);
+    else
+        rc = fpr_case_clone(base, &c);
+    if (rc)
+        return rc;
+    if (offset != 0) {
+        fpr_case_translate(c, offset);
+        if ((rc = fpr_case_validate(c, base->path))) {
+            fpr_case_free(c);
+            return rc;
+        }
+    }
+    fpr_study_run run;
+    memset(&run, 0, sizeof run);
+    char empty[1] = "", kbuf[512], mbuf[16];
+    snprintf(kbuf, sizeof kbuf, "%s", key);
+    snprintf(mbuf, sizeof mbuf, "%s", mode);
+    run.key = kbuf;
+    run.case_name = base->name ? base->name : empty; /* not the atomized copy's */
+    run.case_path = base->path ? base->path : empty;
+    run.mode = mbuf;
+    run.offset = offset;
+    run.S = c->S;
+    run.n_atom = c->n_atom;
+    run.n_token = c->n_token;
+    for (int64_t t = 0; t < c->n_token; t++)
+        run.n_atomized += c->is_atomized[t] != 0;
+    run.nb = x->nb;
+    run.b = fpr_calloc(x->nb + 1, sizeof *run.b);
+    char names[64][128];
+    for (size_t i = 0; i < x->nb && i < 64; i++)
+        snprintf(names[i], sizeof names[i], "%s", x->bs[i]->name);
+    fpr_frames **fr = fpr_calloc(x->nb + 1, sizeof *fr);
+    fpr_token_results **tok = fpr_calloc(x->nb + 1, sizeof *tok);
+    fpr_frames *truth = NULL;
+    if (!run.b || !fr || !tok) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    fpr_run_opts ro;
+    fpr_run_opts_init(&ro);
+    ro.jobs = o->jobs;
+    progress(x, key, x->ref->name);
+    if ((rc = fpr_frames_compute(c, x->ref, &ro, &truth)))
+        goto done;
+    run.truth_seconds = truth->seconds;
+    for (int64_t k = 0; k < c->S * c->n_token; k++) {
+        if (!c->is_atomized[k % c->n_token])
+            continue;
+        if (truth->margin1) {
+            fpr_hist_add(&run.margin_hist, truth->margin1[k]);
+            fpr_hist_add(&run.margin_hist, truth->margin2[k]);
+        } else { /* reference without margins (fp64 fallback): from its values */
+            double v1 = truth->top_value[k * 3 + 1], v2 = truth->top_value[k * 3 + 2];
+            if (isfinite(v1) && isfinite(v2) && v2 > 0)
+                fpr_hist_add(&run.margin_hist, (v2 * v2 - v1 * v1) / (v2 * v2));
+        }
+    }
+    for (size_t i = 0; i < x->nb; i++) {
+        const fpr_backend *b = x->bs[i];
+        if (o->inject_fault && strcmp(o->inject_fault, b->name) == 0)
+            b = fpr_study_faulty(b);
+        fpr_study_backend *sb = &run.b[i];
+        sb->name = names[i];
+        fpr_metrics_init(&sb->m);
+        progress(x, key, b->name);
+        double rss0 = proc_status_kb("VmRSS");
+        reset_peak();
+        if ((rc = fpr_frames_compute(c, b, &ro, &fr[i])))
+            goto done;
+        double hwm = proc_status_kb("VmHWM");
+        sb->m.seconds = fr[i]->seconds;
+        sb->m.rss_peak = hwm;
+        sb->m.rss_delta = hwm - rss0 > 0 ? hwm - rss0 : 0;
+        void *cfg = NULL;
+        if (b->configure && (rc = b->configure(b, NULL, &cfg)))
+            goto done;
+        sb->m.torch_bytes = b->torch_peak_bytes(b, cfg, (double)c->n_atom,
+                                                (double)c->n_token, (double)c->S);
+        sb->m.torch_bytes_42k = b->torch_peak_bytes(b, cfg, 42000.0, 42000.0, 1.0);
+        if (cfg && b->cfg_free)
+            b->cfg_free(cfg);
+        if ((rc = fpr_study_compare(c, truth, fr[i], b, NULL, o->jobs, &sb->m, &tok[i],
+                                    &sb->bound_hist)))
+            goto done;
+    }
+    /* Bit-identity contracts between backends of this run. */
+    for (size_t i = 0; i < x->nb; i++) {
+        const char *partner = fpr_study_identity_partner(x->bs[i]->name);
+        for (size_t j = 0; partner && j < x->nb; j++) {
+            if (strcmp(x->bs[j]->name, partner) != 0)
+                continue;
+            int64_t diff = 0;
+            const fpr_frames *p = fr[i], *q = fr[j];
+            for (int64_t k = 0; k < c->S * c->n_token; k++) {
+                int d = p->a_index[k] != q->a_index[k] || p->c_index[k] != q->c_index[k] ||
+                        p->valid_frame_mask[k] != q->valid_frame_mask[k] ||
+                        memcmp(p->phi + k * 9, q->phi + k * 9, 9 * sizeof(float)) != 0;
+                for (int w = 0; w < 3 && !d; w++) {
+                    double u = p->top_value[k * 3 + w], v = q->top_value[k * 3 + w];
+                    d = !(u == v || (isnan(u) && isnan(v)));
+                }
+                diff += d;
+            }
+            run.b[i].m.ident_diff = diff;
+        }
+    }
+    rc = fpr_results_write_run(work_path, &x->hdr, &run, tok, truth, c);
+done:
+    for (size_t i = 0; i < x->nb; i++) {
+        if (fr)
+            fpr_frames_free(fr[i]);
+        if (tok)
+            fpr_token_results_free(tok[i]);
+    }
+    free(fr);
+    free(tok);
+    free(run.b);
+    fpr_frames_free(truth);
+    fpr_case_free(c);
+    return rc;
+}
+
+/* A work file is reusable when it exists and was made by the same version, reference
+ * and backend list (fpr_results_read checks the format). */
+static int reusable(const char *path, const study_ctx *x, const char *names)
+{
+    if (access(path, R_OK) != 0)
+        return 0;
+    fpr_study_results *r = NULL;
+    if (fpr_results_read(path, &r)) {
+        fpr_clear_error();
+        return 0;
+    }
+    int ok = r->nruns == 1 && strcmp(r->version, x->hdr.version) == 0 &&
+             strcmp(r->reference, x->hdr.reference) == 0 && r->runs[0].nb == x->nb;
+    for (size_t i = 0; ok && i < x->nb; i++)
+        ok = strcmp(r->runs[0].b[i].name, x->bs[i]->name) == 0;
+    (void)names;
+    fpr_study_results_free(r);
+    return ok;
+}
+
+int fpr_study_run_all(const fpr_study_opts *o)
+{
+    int rc = FPR_OK;
+    const char *const *cases = NULL;
+    char **owned = NULL;
+    size_t ncases = 0;
+    study_ctx x;
+    memset(&x, 0, sizeof x);
+    x.o = o;
+    x.t0 = fpr_now();
+    char **work = NULL;
+    size_t nwork = 0;
+    char *names = NULL;
+    char notes[2048] = "";
+    char machine[512];
+    char created[64];
+
+    if (o->shard_n < 1 || o->shard_i < 0 || o->shard_i >= o->shard_n)
+        return fpr_error(FPR_EUSAGE, "--shard I/N needs 0 <= I < N (got %d/%d)", o->shard_i,
+                         o->shard_n);
+    if (o->ncases) {
+        cases = o->cases;
+        ncases = o->ncases;
+    } else {
+        if ((rc = default_cases(&owned, &ncases)))
+            return rc;
+        cases = (const char *const *)owned;
+    }
+    /* the reference: the exact truth; fp64 only while truth is not registered */
+    x.ref = fpr_backend_find(o->reference ? o->reference : "truth");
+    if (!x.ref) {
+        if (o->reference && strcmp(o->reference, "truth") != 0) {
+            rc = FPR_EUSAGE;
+            goto out;
+        }
+        fpr_clear_error();
+        x.ref = fpr_backend_find("fp64");
+        snprintf(notes, sizeof notes, "REFERENCE IS fp64, NOT THE EXACT TRUTH: the truth "
+                                      "backend is not registered in this build. ");
+        if (!o->quiet)
+            fprintf(stderr, "frameprec study: warning: no 'truth' backend; comparing against "
+                            "fp64 (not exact)\n");
+    }
+    /* backends: the registry (every one except the reference), or --backends */
+    x.bs = fpr_calloc(fpr_backend_count() + 64, sizeof *x.bs);
+    if (!x.bs) {
+        rc = FPR_ENOMEM;
+        goto out;
+    }
+    if (o->backends && o->backends[0]) {
+        char *list = fpr_strdup(o->backends), *save = NULL;
+        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            const fpr_backend *b = fpr_backend_find(t);
+            if (!b) {
+                free(list);
+                rc = FPR_EUSAGE;
+                goto out;
+            }
+            if (b != x.ref && x.nb < fpr_backend_count())
+                x.bs[x.nb++] = b;
+        }
+        free(list);
+    } else {
+        for (size_t i = 0; i < fpr_backend_count(); i++)
+            if (fpr_backend_at(i) != x.ref && fpr_backend_at(i)->precision != FPR_PREC_EXACT)
+                x.bs[x.nb++] = fpr_backend_at(i);
+    }
+    if (o->inject_fault) {
+        size_t i;
+        for (i = 0; i < x.nb && strcmp(x.bs[i]->name, o->inject_fault) != 0; i++)
+            ;
+        if (i == x.nb) {
+            rc = fpr_error(FPR_EUSAGE, "--inject-fault %s: not among the studied backends",
+                           o->inject_fault);
+            goto out;
+        }
+        size_t l = strlen(notes);
+        snprintf(notes + l, sizeof notes - l, "TEST RUN: --inject-fault corrupted backend %s. ",
+                 o->inject_fault);
+    }
+    names = join_names(x.bs, x.nb);
+    fpr_study_machine(machine, sizeof machine);
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(created, sizeof created, "%Y-%m-%d %H:%M UTC", &tmv);
+    char version[64], compiler[256], flags[512], refname[128];
+    snprintf(version, sizeof version, "%s", FPR_VERSION_STRING);
+    snprintf(compiler, sizeof compiler, "%s", fpr_study_compiler());
+    snprintf(flags, sizeof flags, "%s", fpr_study_flags());
+    snprintf(refname, sizeof refname, "%s", x.ref->name);
+    x.hdr.version = version;
+    x.hdr.compiler = compiler;
+    x.hdr.flags = flags;
+    x.hdr.machine = machine;
+    x.hdr.reference = refname;
+    x.hdr.created = created;
+    x.hdr.notes = notes;
+
+    char workdir[4096];
+    snprintf(workdir, sizeof workdir, "%s/.work", o->outdir);
+    if ((rc = mkdir_p(workdir)))
+        goto out;
+    static const char *const modes[2] = {"native", "all"};
+    size_t total = ncases * 2 * o->noffsets;
+    work = fpr_calloc(total + 1, sizeof *work);
+    if (!work) {
+        rc = FPR_ENOMEM;
+        goto out;
+    }
+    for (size_t k = 0; k < total; k++)
+        if ((int)(k % (size_t)o->shard_n) == o->shard_i)
+            x.total++;
+    size_t k = 0;
+    for (size_t ci = 0; ci < ncases && !rc; ci++) {
+        fpr_case *base = NULL;
+        int loaded = 0;
+        for (int mi = 0; mi < 2 && !rc; mi++) {
+            for (size_t oi = 0; oi < o->noffsets && !rc; oi++, k++) {
+                if ((int)(k % (size_t)o->shard_n) != o->shard_i)
+                    continue;
+                if (!loaded) {
+                    if ((rc = fpr_case_read(cases[ci], &base)))
+                        break;
+                    loaded = 1;
+                }
+                if (!(mi == 0 ? o->native : o->atomize_all)) {
+                    x.done++;
+                    continue;
+                }
+                if (mi == 1 && o->atomize_all_max_atoms > 0 &&
+                    base->n_atom > o->atomize_all_max_atoms) {
+                    if (oi == 0) {
+                        size_t l = strlen(notes);
+                        snprintf(notes + l, sizeof notes - l,
+                                 "%s: atomize-all skipped (%lld atoms > %lld). ", base->name,
+                                 (long long)base->n_atom, (long long)o->atomize_all_max_atoms);
+                    }
+                    x.done++;
+                    continue;
+                }
+                char key[512], wp[4096 + 600];
+                key_of(key, sizeof key, base->name ? base->name : "case", modes[mi],
+                       o->offsets[oi]);
+                snprintf(wp, sizeof wp, "%s/%s.h5", workdir, key);
+                if (!reusable(wp, &x, names))
+                    rc = run_one(&x, base, modes[mi], o->offsets[oi], key, wp);
+                if (!rc)
+                    work[nwork++] = fpr_strdup(wp);
+                x.done++;
+            }
+        }
+        fpr_case_free(base);
+    }
+    if (!o->quiet && isatty(2))
+        fprintf(stderr, "\r\033[K");
+    if (rc)
+        goto out;
+    if (!nwork) {
+        rc = fpr_error(FPR_EUSAGE, "no runs selected (shard %d/%d, modes, sizes)", o->shard_i,
+                       o->shard_n);
+        goto out;
+    }
+    char res[4096 + 32];
+    snprintf(res, sizeof res, "%s/results.h5", o->outdir);
+    if ((rc = fpr_results_join((const char *const *)work, nwork, &x.hdr, res)))
+        goto out;
+    fpr_study_results *r = NULL;
+    if ((rc = fpr_results_read(res, &r)))
+        goto out;
+    char sp[4096 + 32];
+    snprintf(sp, sizeof sp, "%s/summary.json", o->outdir);
+    rc = fpr_summary_write(r, sp);
+    if (!rc && !o->no_report)
+        rc = fpr_report_write(r, o->outdir);
+    fpr_study_results_free(r);
+    if (!rc && !o->keep_work) {
+        for (size_t i = 0; i < nwork; i++)
+            unlink(work[i]);
+        rmdir(workdir);
+    }
+    if (!rc && !o->quiet)
+        fprintf(stderr, "frameprec study: %zu runs, %zu backends vs %s, %.1f s -> %s\n", nwork,
+                x.nb, x.ref->name, fpr_now() - x.t0, o->outdir);
+out:
+    if (work)
+        for (size_t i = 0; i < nwork; i++)
+            free(work[i]);
+    free(work);
+    free(names);
+    free(x.bs);
+    if (owned) {
+        for (size_t i = 0; i < ncases; i++)
+            free(owned[i]);
+        free(owned);
+    }
+    return rc;
+}

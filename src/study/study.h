@@ -1,0 +1,220 @@
+/* study.h — the precision study (issue 6, SPEC §5–§6): every backend over every case and
+ * sweep, compared with the exact truth; results.h5 / summary.json, merge, the CI gate.
+ * Internal to the library and the CLI (src/study, src/report, src/cli). */
+#ifndef FRAMEPREC_STUDY_H
+#define FRAMEPREC_STUDY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------ per-token codes */
+/* Kind of a pick mismatch (SPEC §5), checked in this order. */
+enum {
+    FPR_KIND_EQUAL = 0,   /* (a, c) inside the truth's tie groups */
+    FPR_KIND_SELF = 1,    /* the query atom itself not ranked first */
+    FPR_KIND_SWAPPED = 2, /* a and c swapped */
+    FPR_KIND_ONE = 3,     /* one of a, c differs */
+    FPR_KIND_BOTH = 4,    /* both differ */
+    FPR_KIND_NONE = 255   /* token not atomized: no search */
+};
+/* Cause of a mismatch: the backend's own values of the inverted pair. */
+enum {
+    FPR_CAUSE_NONE = 0,
+    FPR_CAUSE_TIE = 1,          /* equal computed values, the tie rule chose */
+    FPR_CAUSE_REORDERED = 2,    /* computed values strictly in the wrong order */
+    FPR_CAUSE_INCONSISTENT = 3, /* the backend's top-3 contradicts its own values: a bug */
+    FPR_CAUSE_UNKNOWN = 4       /* the backend cannot be evaluated pairwise */
+};
+
+/* ------------------------------------------------------------------ metrics */
+/* Counters and statistics of one backend on one run (case × atomization × offset),
+ * summed over samples. Every field is listed in fpr_metric_fields, which drives the
+ * HDF5 attributes, summary.json, merging and sums: add a field there and it flows. */
+typedef struct fpr_metrics {
+    int64_t tokens;          /* atomized tokens × samples compared */
+    int64_t mismatch;        /* (a, c) differ from the truth beyond its tie groups */
+    int64_t m_self, m_swapped, m_one, m_both;
+    int64_t tie_alt;         /* a different atom of the same exact tie group (not a mismatch) */
+    int64_t rounded_tie, reordered, inconsistent, cause_unknown;
+    int64_t explained, unexplained;
+    int64_t phi_changed;     /* all tokens: phi differs from the truth's */
+    double phi_max_change;   /* Å */
+    int64_t flip_01, flip_10; /* valid_frame_mask 0→1, 1→0 against the truth */
+    int64_t flip_pick, flip_angle; /* by cause */
+    int64_t err_n;           /* picked values measured */
+    double err_bound_max, err_bound_sum; /* |d̂² − D²| / bound */
+    double err_ulp_max, err_ulp_sum;     /* |d̂² − D²| / ulp_f32(D²) */
+    int64_t ident_diff;      /* tokens differing from the identity partner (-1: none) */
+    double seconds;          /* wall time of the backend's run */
+    double rss_peak;         /* peak RSS of the process during the run (bytes) */
+    double rss_delta;        /* that peak minus the RSS before the run */
+    double torch_bytes;      /* PyTorch memory model at this case's size */
+    double torch_bytes_42k;  /* ... at 42,000 atoms, every atom a token, S = 1 */
+} fpr_metrics;
+
+typedef struct fpr_metric_field {
+    const char *name;
+    size_t offset;
+    int is_int; /* int64 counter (else double) */
+    int agg;    /* how runs combine: 0 sum, 1 max */
+    const char *help;
+} fpr_metric_field;
+extern const fpr_metric_field fpr_metric_fields[];
+extern const size_t fpr_metric_nfields;
+void fpr_metrics_init(fpr_metrics *m);
+void fpr_metrics_add(fpr_metrics *acc, const fpr_metrics *m);
+double fpr_metric_get(const fpr_metrics *m, size_t field);
+void fpr_metric_set(fpr_metrics *m, size_t field, double v);
+
+/* Histograms of log10 relative quantities, for the margin plot. Bin k covers
+ * [LO + k·W, LO + (k+1)·W); bin 0 also takes everything below, incl. exact zeros
+ * which are counted apart in `zero`. */
+enum { FPR_HIST_BINS = 68 };
+#define FPR_HIST_LO (-17.0)
+#define FPR_HIST_W (0.25)
+typedef struct fpr_hist {
+    int64_t zero;
+    int64_t bin[FPR_HIST_BINS];
+} fpr_hist;
+void fpr_hist_add(fpr_hist *h, double v);
+
+/* ------------------------------------------------------------------ pair evaluation */
+/* A backend's computed value for given (row atom, column atom) pairs of one sample,
+ * with the same chain views the driver builds. Backends with only block_top3 are
+ * evaluated through their declared equivalent (chunked_fp32 → exact_diff); when there
+ * is none, fpr_paireval_ok() is 0. */
+typedef struct fpr_paireval fpr_paireval;
+int fpr_paireval_new(const fpr_case *c, const fpr_backend *b, const char *params,
+                     fpr_paireval **out);
+int fpr_paireval_ok(const fpr_paireval *p);
+int fpr_paireval_sample(fpr_paireval *p, int64_t s); /* builds the views of sample s */
+/* Value of pair (i, j) (atoms of one chain, both present); NaN when not evaluable. */
+double fpr_paireval_value(fpr_paireval *p, int32_t i, int32_t j);
+void fpr_paireval_free(fpr_paireval *p);
+/* The backend whose eval gives the same values as `b` (b itself when it has eval). */
+const fpr_backend *fpr_study_equivalent(const fpr_backend *b);
+
+/* ------------------------------------------------------------------ exact D² (GMP) */
+typedef struct fpr_exact fpr_exact;
+fpr_exact *fpr_exact_new(void);
+void fpr_exact_free(fpr_exact *e);
+/* Compares exact D²(p, q1) with D²(p, q2): −1, 0, +1. */
+int fpr_exact_cmp(fpr_exact *e, const float p[3], const float q1[3], const float q2[3]);
+/* Exact D²(p, q2) − D²(p, q1), rounded to double. */
+double fpr_exact_gap(fpr_exact *e, const float p[3], const float q1[3], const float q2[3]);
+/* |d2hat − D²(p, q)| rounded to double, and D²(p, q) rounded to double. */
+double fpr_exact_err(fpr_exact *e, const float p[3], const float q[3], double d2hat,
+                     double *d2_out);
+
+/* ------------------------------------------------------------------ comparison */
+/* Per-token results of one backend against the truth on one run, [S][n_token]. */
+typedef struct fpr_token_results {
+    int64_t S, n_token;
+    uint8_t *kind, *cause, *explained; /* explained: 1 yes, 0 no (mismatches only) */
+    int8_t *valid_flip;                /* +1: 0→1, −1: 1→0 */
+    uint8_t *flip_cause;               /* 1 pick changed, 2 angle decided differently */
+    float *phi_change;                 /* max |Δ coordinate| (Å) */
+    float *err_bound, *err_ulp;        /* max over the two picks; NaN: not measured */
+} fpr_token_results;
+void fpr_token_results_free(fpr_token_results *t);
+
+/* Compares backend frames `f` (backend b, params) with truth frames `tr` of case c.
+ * Fills metrics (tokens … err_*), per-token results (may be NULL), and the histogram
+ * of relative bounds of the picks (may be NULL). jobs threads; results identical. */
+int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                      const fpr_backend *b, const char *params, int jobs, fpr_metrics *m,
+                      fpr_token_results **tok, fpr_hist *bound_hist);
+
+/* Bit-identity contracts: backend → partner it must equal bit for bit. */
+const char *fpr_study_identity_partner(const char *backend);
+
+/* ------------------------------------------------------------------ the run set */
+typedef struct fpr_study_backend {
+    char *name;
+    fpr_metrics m;
+    fpr_hist bound_hist; /* log10((bound(a)+bound(c)) / D²(c)) over tokens */
+} fpr_study_backend;
+
+typedef struct fpr_study_run {
+    char *key;        /* group name in results.h5: case@mode@offset */
+    char *case_name, *case_path;
+    char *mode;       /* "native" or "all" */
+    double offset;
+    int64_t S, n_atom, n_token, n_atomized;
+    double truth_seconds;
+    fpr_hist margin_hist; /* truth margins (both ranks) */
+    size_t nb;
+    fpr_study_backend *b;
+} fpr_study_run;
+
+typedef struct fpr_study_results {
+    char *version, *compiler, *flags, *machine, *reference, *created;
+    char *notes;      /* free text: e.g. reference fallback, skipped runs */
+    size_t nruns;
+    fpr_study_run *runs;
+} fpr_study_results;
+void fpr_study_results_free(fpr_study_results *r);
+
+/* Build facts recorded in every report. */
+const char *fpr_study_compiler(void);
+const char *fpr_study_flags(void);
+void fpr_study_machine(char *buf, size_t n);
+
+/* ------------------------------------------------------------------ options & run */
+typedef struct fpr_study_opts {
+    const char *const *cases; size_t ncases;
+    const char *outdir;
+    const char *backends;   /* comma list or NULL = all registered */
+    const double *offsets; size_t noffsets;
+    int native, atomize_all; /* which atomization modes */
+    int64_t atomize_all_max_atoms; /* skip atomize-all above this many atoms (0: no cap) */
+    int jobs;
+    int quiet;
+    int shard_i, shard_n;
+    const char *inject_fault; /* test hook: corrupt this backend's values */
+    int keep_work;
+    int no_report;
+    const char *reference;  /* default "truth" */
+} fpr_study_opts;
+void fpr_study_opts_init(fpr_study_opts *o);
+int fpr_study_run_all(const fpr_study_opts *o);
+
+/* Returns a wrapper of b whose values are deliberately corrupted (test hook). */
+const fpr_backend *fpr_study_faulty(const fpr_backend *b);
+
+/* ------------------------------------------------------------------ results files */
+/* One run's results file in DIR/.work (atomic), read back with fpr_results_read. */
+int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
+                          const fpr_study_run *run, fpr_token_results *const *tok,
+                          const fpr_frames *truth, const fpr_case *c);
+/* Joins run files (or results.h5 files) into one results.h5, copying every run group. */
+int fpr_results_join(const char *const *inputs, size_t n, const fpr_study_results *hdr,
+                     const char *out);
+/* Reads the run headers and metrics (not per-token data) of a results.h5 (or DIR). */
+int fpr_results_read(const char *path, fpr_study_results **out);
+int fpr_summary_write(const fpr_study_results *r, const char *path);
+/* RESULTS argument: a directory (→ DIR/results.h5) or a file. Caller frees. */
+char *fpr_results_path(const char *arg);
+
+/* ------------------------------------------------------------------ report, check */
+int fpr_report_write(const fpr_study_results *r, const char *outdir);
+int fpr_report_markdown(const fpr_study_results *r, FILE *out);
+int fpr_report_html(const fpr_study_results *r, FILE *out);
+
+int fpr_baseline_write(const fpr_study_results *r, const char *path);
+/* Returns 0 pass, 1 fail (printing what got worse on `out`), <0 error. */
+int fpr_check(const fpr_study_results *r, const char *baseline, FILE *out);
+
+/* Writes text to path atomically (path.tmp.<pid>, rename). */
+int fpr_write_file_atomic(const char *path, const char *text, size_t len);
+
+/* Aggregates: the metrics of backend `name` over runs matching mode (NULL: any) and
+ * offset (NAN: any). Returns how many runs matched. */
+int fpr_study_aggregate(const fpr_study_results *r, const char *name, const char *mode,
+                        double offset, fpr_metrics *out);
+/* Distinct backend names in order of first appearance. */
+size_t fpr_study_backend_names(const fpr_study_results *r, const char **names, size_t max);
+
+#endif
