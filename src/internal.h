@@ -52,6 +52,10 @@ const char *fpr_simd_name(int level);
 #if defined(__GNUC__) && defined(__x86_64__)
 #define FPR_HAVE_X86_SIMD 1
 #endif
+/* Streams n float32 values v (columns in ascending atom index idx) into a running
+ * top-3 under the canonical tie rule; vectorised compare against the current third
+ * (src/core/driver.c). Same result as inserting every value with fpr_top3_insert. */
+void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t n);
 
 /* The memory limit loaders enforce before allocating: fpr_set_max_memory's value, or
  * the machine's physical memory when none is set. */

@@ -38,6 +38,86 @@ typedef struct chunk_cfg {
 
 static const chunk_cfg dflt = {16, 2048};
 
+/* Selection speed-up (same result): a block's top-3 lies among its values ≤ T, where
+ * T is the third smallest of the 16 lane minima (v[k], v[k+16], … for k = 0..15):
+ * those are 16 distinct columns, so at least three values of the block are ≤ T. The
+ * block is then scanned with the row's scan seeded by three sentinels just above T
+ * (value nextafter(T), index INT32_MAX), so only values ≤ T are inserted — a handful
+ * instead of the dozens a fresh top-3 takes while its third is still large. The
+ * sentinels are always displaced (three values ≤ T exist and each ranks before them),
+ * so the block's top-3 is exactly what one-by-one insertion gives. Returns 0 (use the
+ * plain scan) when the block is short or T is not finite (NaN/inf values). */
+#ifdef FPR_HAVE_X86_SIMD
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static void lane_min_avx512(const float *v, int64_t n,
+                                                               float m[16])
+{
+    __m512 acc = _mm512_loadu_ps(v);
+    for (int64_t j = 16; j + 16 <= n; j += 16)
+        acc = _mm512_min_ps(acc, _mm512_loadu_ps(v + j)); /* a NaN lane is caught below */
+    _mm512_storeu_ps(m, acc);
+}
+#endif
+
+static int third_bound(const float *v, int64_t n, float *T)
+{
+    if (n < 48)
+        return 0;
+    float m[16];
+#ifdef FPR_HAVE_X86_SIMD
+    if (fpr_simd_level() == FPR_SIMD_AVX512) {
+        lane_min_avx512(v, n, m);
+    } else
+#endif
+    {
+        for (int k = 0; k < 16; k++)
+            m[k] = v[k];
+        for (int64_t j = 16; j + 16 <= n; j += 16)
+            for (int k = 0; k < 16; k++)
+                m[k] = v[j + k] < m[k] ? v[j + k] : m[k];
+    }
+    float b0 = INFINITY, b1 = INFINITY, b2 = INFINITY;
+    for (int k = 0; k < 16; k++) {
+        float x = m[k];
+        if (!isfinite(x))
+            return 0;
+        if (x < b2) {
+            if (x < b1) {
+                b2 = b1;
+                if (x < b0) {
+                    b1 = b0;
+                    b0 = x;
+                } else {
+                    b1 = x;
+                }
+            } else {
+                b2 = x;
+            }
+        }
+    }
+    *T = b2;
+    return 1;
+}
+
+static void block_row_top3(const float *v, const int32_t *idx, int64_t n, fpr_top3 *blk)
+{
+    float T;
+    fpr_top3_init(blk);
+    if (third_bound(v, n, &T)) {
+        double above = (double)nextafterf(T, INFINITY);
+        blk->n = 3;
+        for (int k = 0; k < 3; k++) {
+            blk->val[k] = above;
+            blk->idx[k] = INT32_MAX;
+        }
+        fpr_top3_scan_f32(blk, v, idx, n);
+        if (blk->idx[2] != INT32_MAX)
+            return;
+        fpr_top3_init(blk); /* cannot happen (see above); stay correct regardless */
+    }
+    fpr_top3_scan_f32(blk, v, idx, n);
+}
+
 static int block_top3(const fpr_backend *b, const void *cfgv, void *scratch,
                       const fpr_chain_view *cv, const int64_t *q, int64_t nq, fpr_top3 *out,
                       fpr_row_extra *extra)
@@ -68,15 +148,10 @@ static int block_top3(const fpr_backend *b, const void *cfgv, void *scratch,
                                                 q[r0 + i], c0, nc, buf + i * C);
             /* ... its own top-3 per row, merged into the row's running top-3 */
             for (int64_t i = 0; i < nr; i++) {
+                /* columns ascend by index: an equal value never displaces the third
+                 * (the driver's vectorised scan, same rule as inserting one by one) */
                 fpr_top3 blk;
-                fpr_top3_init(&blk);
-                const float *v = buf + i * C;
-                for (int64_t j = 0; j < nc; j++) {
-                    /* columns ascend by index: an equal value never displaces the third */
-                    if (blk.n == 3 && !((double)v[j] < blk.val[2]))
-                        continue;
-                    fpr_top3_insert(&blk, (double)v[j], cv->idx[c0 + j]);
-                }
+                block_row_top3(buf + i * C, cv->idx + c0, nc, &blk);
                 for (int k = 0; k < blk.n; k++)
                     fpr_top3_insert(&out[r0 + i], blk.val[k], blk.idx[k]);
             }

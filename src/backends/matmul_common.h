@@ -207,6 +207,61 @@ static inline void mm_reduce_operands(mm_aux *m, int bits, int mode, int with_lo
 }
 
 /* ------------------------------------------------------------------ the 5-term dot */
+/* Explicit SIMD for the two sequential orders (the default, and fma=0, which is what
+ * Debian's PyTorch computes: reference BLAS sgemm, k in order, no FMA). Lane by lane
+ * the same IEEE operations as the scalar loops below: mul, fmadd (or mul + add), max
+ * with +0 (MAXPS returns its second operand, +0, for NaN and for ±0: exactly
+ * `s > 0 ? s : 0`), sqrt. Written out because the generic loops only vectorise when
+ * sqrtf may skip errno (-fno-math-errno must come after -fno-fast-math). */
+#ifdef FPR_HAVE_X86_SIMD
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static void mm_seq_avx512(int fma, const float a[5],
+                                                             const float *const b[5],
+                                                             int64_t n, float *out)
+{
+    const __m512 a0 = _mm512_set1_ps(a[0]), a1 = _mm512_set1_ps(a[1]),
+                 a2 = _mm512_set1_ps(a[2]), a3 = _mm512_set1_ps(a[3]),
+                 a4 = _mm512_set1_ps(a[4]), zero = _mm512_setzero_ps();
+    int64_t j = 0;
+    if (fma) {
+        for (; j + 16 <= n; j += 16) {
+            __m512 s = _mm512_mul_ps(a0, _mm512_loadu_ps(b[0] + j));
+            s = _mm512_fmadd_ps(a1, _mm512_loadu_ps(b[1] + j), s);
+            s = _mm512_fmadd_ps(a2, _mm512_loadu_ps(b[2] + j), s);
+            s = _mm512_fmadd_ps(a3, _mm512_loadu_ps(b[3] + j), s);
+            s = _mm512_fmadd_ps(a4, _mm512_loadu_ps(b[4] + j), s);
+            _mm512_storeu_ps(out + j, _mm512_sqrt_ps(_mm512_max_ps(s, zero)));
+        }
+    } else {
+        for (; j + 16 <= n; j += 16) {
+            __m512 s = _mm512_add_ps(_mm512_mul_ps(a0, _mm512_loadu_ps(b[0] + j)),
+                                     _mm512_mul_ps(a1, _mm512_loadu_ps(b[1] + j)));
+            s = _mm512_add_ps(s, _mm512_mul_ps(a2, _mm512_loadu_ps(b[2] + j)));
+            s = _mm512_add_ps(s, _mm512_mul_ps(a3, _mm512_loadu_ps(b[3] + j)));
+            s = _mm512_add_ps(s, _mm512_mul_ps(a4, _mm512_loadu_ps(b[4] + j)));
+            _mm512_storeu_ps(out + j, _mm512_sqrt_ps(_mm512_max_ps(s, zero)));
+        }
+    }
+    for (; j < n; j++) {
+        float s;
+        if (fma) {
+            s = a[0] * b[0][j];
+            s = fmaf(a[1], b[1][j], s);
+            s = fmaf(a[2], b[2][j], s);
+            s = fmaf(a[3], b[3][j], s);
+            s = fmaf(a[4], b[4][j], s);
+        } else {
+            s = a[0] * b[0][j] + a[1] * b[1][j];
+            s = s + a[2] * b[2][j];
+            s = s + a[3] * b[3][j];
+            s = s + a[4] * b[4][j];
+        }
+        out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+    }
+}
+#endif
+
 /* out[j] = sqrt(max(0, A_q · B_j)) with the configured order and FMA use. The switch is
  * outside the loops so that each loop is a straight SIMD loop (checked with
  * -fopt-info-vec: all six loops vectorise under -O2 -march=native). */
@@ -218,6 +273,14 @@ static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int
     const float *restrict b0 = m->b[0] + j0, *restrict b1 = m->b[1] + j0,
                           *restrict b2 = m->b[2] + j0, *restrict b3 = m->b[3] + j0,
                           *restrict b4 = m->b[4] + j0;
+#ifdef FPR_HAVE_X86_SIMD
+    if (c->order == MM_ORDER_SEQ && fpr_simd_level() == FPR_SIMD_AVX512) {
+        const float a[5] = {a0, a1, a2, a3, a4};
+        const float *const bb[5] = {b0, b1, b2, b3, b4};
+        mm_seq_avx512(c->fma, a, bb, n, out);
+        return;
+    }
+#endif
     if (c->order == MM_ORDER_SEQ && c->fma) {
         #pragma omp simd
         for (int64_t j = 0; j < n; j++) {

@@ -286,8 +286,9 @@ __attribute__((target("avx2"))) static void scan_f32_avx2(fpr_top3 *t, const flo
 }
 #endif
 
-static void scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t n, int simd)
+void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t n)
 {
+    int simd = fpr_simd_level();
     int64_t j = 0;
     for (; j < n && t->n < 3; j++) /* the first three enter unconditionally */
         fpr_top3_insert(t, (double)v[j], idx[j]);
@@ -322,7 +323,6 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
                            const fpr_chain_view *cv, int64_t r0, int64_t r1)
 {
     const fpr_backend *b = r->b;
-    int simd = fpr_simd_level();
     for (int64_t i = r0; i < r1; i++)
         fpr_top3_init(&r->top[i]);
     for (int64_t j0 = 0; j0 < cv->n; j0 += COL_BLOCK) {
@@ -331,7 +331,7 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
             int64_t q = r->rows[i].pos;
             if (b->eval_f32) {
                 b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
-                scan_f32(&r->top[i], vbuf, cv->idx + j0, n, simd);
+                fpr_top3_scan_f32(&r->top[i], vbuf, cv->idx + j0, n);
             } else {
                 b->eval_f64(b, r->cfg, scratch, cv, q, j0, n, vbuf);
                 scan_f64(&r->top[i], vbuf, cv->idx + j0, n);
