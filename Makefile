@@ -22,8 +22,10 @@ WARN    := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wpointer-arith \
 ARCH    ?= -march=native
 OPT     ?= -O2 -g
 # No contraction, no fast-math: every operation of a backend is rounded as written.
-# -fno-math-errno only lets sqrtf become the (correctly rounded) instruction.
-FPFLAGS := -ffp-contract=off -fno-math-errno -fno-fast-math
+# -fno-math-errno only lets sqrtf become the (correctly rounded) instruction and
+# vectorise; it changes no value. (-fno-fast-math is not added: it turns math-errno
+# back on. Nothing here ever enables fast-math.)
+FPFLAGS := -ffp-contract=off -fno-math-errno
 EXTRA   ?=
 ifeq ($(CI),true)
 WERROR  ?= -Werror
