@@ -174,6 +174,13 @@ static void test_fillers(void **state)
     assert_int_equal(f->c_index[5], 2);
     assert_int_equal(f->valid_frame_mask[5], 0);
     fpr_frames_free(f);
+    /* the truth agrees, and a row without candidates has undefined margins */
+    f = tu_run(c, "truth");
+    assert_int_equal(f->a_index[3], 4);
+    assert_int_equal(f->c_index[5], 2);
+    assert_true(isnan(f->margin1[5]) && isnan(f->margin2[5]));
+    assert_int_equal(f->tie1[5], 0);
+    fpr_frames_free(f);
     fpr_case_free(c);
 }
 

@@ -345,8 +345,13 @@ static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, i
     int64_t r0 = r->blocks[blk], r1 = r->blocks[blk + 1];
     int64_t slot = r->rows[r0].slot;
     if (slot < 0) { /* start atom absent: no candidates at all */
-        for (int64_t i = r0; i < r1; i++)
+        for (int64_t i = r0; i < r1; i++) {
             fpr_top3_init(&r->top[i]);
+            if (r->extra) { /* no picks of its own: ties and margins undefined */
+                r->extra[i].tie1 = r->extra[i].tie2 = 0;
+                r->extra[i].margin1 = r->extra[i].margin2 = NAN;
+            }
+        }
         return FPR_OK;
     }
     const fpr_chain_view *cv = &r->views[slot];
