@@ -135,8 +135,10 @@ static void t_html(const tbl *t, FILE *o)
 /* ------------------------------------------------------------------ formatting */
 static void fmt_bytes(char *b, size_t n, double v)
 {
-    if (!(v > 0) || !isfinite(v))
+    if (!isfinite(v))
         snprintf(b, n, "–");
+    else if (v < 1e6)
+        snprintf(b, n, "< 1 MB");
     else if (v >= 1e12)
         snprintf(b, n, "%.1f TB", v / 1e12);
     else if (v >= 1e9)
@@ -508,7 +510,12 @@ static void plot_sweep(const doc *d, FILE *o)
             x[q] = d->offs[q] > 0 ? d->offs[q] : 1;
             yy[q] = isnan(y[i][q]) ? NAN : y[i][q] > 0 ? y[i][q] : floor_v;
         }
-        fpr_svg_series(&p, x, yy, (int)d->noffs, (int)i, (int)i % 4, 1, d->names[i]);
+        int allzero = 1;
+        for (size_t q = 0; q < d->noffs; q++)
+            allzero &= !(y[i][q] > 0);
+        char lab[96];
+        snprintf(lab, sizeof lab, "%s%s", d->names[i], allzero ? " (0 at all)" : "");
+        fpr_svg_series(&p, x, yy, (int)d->noffs, (int)i, (int)i % 4, 1, lab);
     }
     fpr_svg_end(&p);
 }
@@ -606,16 +613,16 @@ static void plot_margins(const doc *d, FILE *o)
     char title[200];
     snprintf(title, sizeof title, "Truth pick margins (+%g Å, %s) and each backend's error bound",
              base_offset(d), strcmp(mode, "all") == 0 ? "atomize-all" : "native");
-    double xl = FPR_HIST_LO - 1;
+    double xl = FPR_HIST_LO - 1.5;
     fpr_svg_begin(&p, o, 900, 440, title,
                   "relative margin (D²(r+1) − D²(r)) / D²(r+1), log10; dashed: median bound / D²",
                   "tokens × ranks (log)", xl, 0.5, 0, 0.7, pow(10, ceil(log10(ymax)) + 0.2), 1);
-    for (int e = (int)FPR_HIST_LO; e <= 0; e += 2) {
+    for (int e = -16; e <= 0; e += 2) {
         char b[16];
         snprintf(b, sizeof b, "1e%d", e);
         fpr_svg_xtick(&p, e, b);
     }
-    fpr_svg_xtick(&p, xl + 0.5, "tie");
+    fpr_svg_xtick(&p, xl + 0.5, "exact tie");
     fpr_svg_yticks_auto(&p, NULL);
     if (h.zero)
         fpr_svg_bar(&p, xl + 0.1, xl + 0.9, (double)h.zero, "#555");
@@ -685,6 +692,18 @@ static void body(const doc *d, out *w)
          exact ? " (exact: GMP/MPFR)" : " — **not the exact truth**", r->version);
     if (r->notes && r->notes[0])
         para(w, "**Note:** %s", r->notes);
+    {
+        tbl bt;
+        t_init(&bt, 2, "backend", "what it computes (default parameters)");
+        bt.right[1] = 0;
+        for (size_t i = 0; i < d->nb; i++) {
+            const fpr_backend *b = fpr_backend_find(d->names[i]);
+            fpr_clear_error();
+            t_set(&bt, (int)i, 0, "`%s`", d->names[i]);
+            t_set(&bt, (int)i, 1, "%.94s", b ? b->summary : "(not in this build)");
+        }
+        table(w, &bt);
+    }
 
     h2(w, "The seed's question: how often does each variant change phi and the valid mask, "
           "and is it explained by rounding?");

@@ -1,0 +1,277 @@
+/* test_study.c — the study's metrics on hand-built cases whose answers are known:
+ * a test backend corrupts chosen values of one row so its picks differ from the truth
+ * by a rounded tie, a reorder or a swap, with a bound that explains the gap or not;
+ * plus the gate (baseline round trip, grown counts fail). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "study/study.h"
+
+/* Row 0 of a 5-atom chain on the x axis: atom 0 at 0, 1 at 1.6, 2 at 1.0, 3 at 1.5,
+ * 4 at 5. Truth: closest = [0, 2, 3] (D² 0, 1, 2.25; atom 1 has 2.56). */
+static const float xs[5] = {0.0f, 1.6f, 1.0f, 1.5f, 5.0f};
+
+enum { MODE_EXACT, MODE_TIE, MODE_REORDER, MODE_SWAP };
+static int mode;
+static double bound_value;
+
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    (void)b, (void)cfg, (void)scratch;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t c = j0 + j;
+        float d = cv->x[q] - cv->x[c];
+        float v = d * d; /* exact here: the coordinates are short dyadic-ish floats */
+        if (cv->idx[q] == 0) {
+            int32_t a = cv->idx[c];
+            if (mode == MODE_TIE && a == 1)
+                v = (cv->x[0] - cv->x[3]) * (cv->x[0] - cv->x[3]); /* = value of atom 3 */
+            if (mode == MODE_REORDER && a == 1)
+                v = 2.0f; /* below atom 3's 2.25: strictly wrong order */
+            if (mode == MODE_SWAP && a == 2)
+                v = 2.4f; /* atom 2 now after atom 3 (2.25), before atom 1 (2.56) */
+        }
+        out[j] = v;
+    }
+}
+
+static double bound(const fpr_backend *b, const void *cfg, const float xi[3], const float xj[3],
+                    double absmax)
+{
+    (void)b, (void)cfg, (void)xi, (void)xj, (void)absmax;
+    return bound_value;
+}
+
+static double torch(const fpr_backend *b, const void *cfg, double n, double t, double s)
+{
+    (void)b, (void)cfg, (void)t;
+    return 4 * n * n * s;
+}
+
+static const fpr_backend test_backend = {
+    .version = 1,
+    .name = "test_study",
+    .summary = "D² with chosen corruptions of row 0",
+    .precision = FPR_PREC_F32,
+    .eval_f32 = eval,
+    .d2_error_bound = bound,
+    .torch_peak_bytes = torch,
+};
+
+static fpr_case *line_case(void)
+{
+    fpr_case *c = tu_atomized_case(1, 5, 1);
+    for (int i = 0; i < 5; i++)
+        c->x[i * 3] = xs[i];
+    return c;
+}
+
+static void run(int m, double bnd, fpr_metrics *met, fpr_token_results **tok)
+{
+    mode = m;
+    bound_value = bnd;
+    fpr_case *c = line_case();
+    fpr_frames *tr = tu_run(c, "truth");
+    fpr_frames *f = NULL;
+    assert_int_equal(fpr_frames_compute(c, &test_backend, NULL, &f), FPR_OK);
+    fpr_metrics_init(met);
+    assert_int_equal(fpr_study_compare(c, tr, f, &test_backend, NULL, 1, met, tok, NULL), FPR_OK);
+    assert_int_equal(tr->a_index[0], 2);
+    assert_int_equal(tr->c_index[0], 3);
+    fpr_frames_free(f);
+    fpr_frames_free(tr);
+    fpr_case_free(c);
+}
+
+static void test_exact_agrees(void **state)
+{
+    (void)state;
+    fpr_metrics m;
+    fpr_token_results *t;
+    run(MODE_EXACT, 1e-6, &m, &t);
+    assert_int_equal(m.tokens, 5);
+    assert_int_equal(m.mismatch, 0);
+    assert_int_equal(m.phi_changed, 0);
+    assert_int_equal(m.unexplained, 0);
+    assert_true(m.err_n > 0);
+    assert_true(m.err_bound_max <= 1); /* float32 squares: within a 1e-6 Å² bound */
+    assert_int_equal(t->kind[0], FPR_KIND_EQUAL);
+    fpr_token_results_free(t);
+}
+
+static void test_rounded_tie_explained(void **state)
+{
+    (void)state;
+    fpr_metrics m;
+    fpr_token_results *t;
+    /* backend: atoms 1 and 3 tie at 2.25, the tie rule takes atom 1: c = 1, not 3.
+     * True gap 2.56 − 2.25 = 0.31 ≤ 2 × 0.2: explained. */
+    run(MODE_TIE, 0.2, &m, &t);
+    assert_int_equal(m.mismatch, 1);
+    assert_int_equal(m.m_one, 1);
+    assert_int_equal(m.rounded_tie, 1);
+    assert_int_equal(m.reordered, 0);
+    assert_int_equal(m.explained, 1);
+    assert_int_equal(m.unexplained, 0);
+    assert_int_equal(m.phi_changed, 1);
+    assert_true(fabs(m.phi_max_change - (1.6 - 1.5)) < 1e-6);
+    assert_int_equal(t->kind[0], FPR_KIND_ONE);
+    assert_int_equal(t->cause[0], FPR_CAUSE_TIE);
+    assert_int_equal(t->explained[0], 1);
+    fpr_token_results_free(t);
+}
+
+static void test_rounded_tie_unexplained(void **state)
+{
+    (void)state;
+    fpr_metrics m;
+    fpr_token_results *t;
+    run(MODE_TIE, 0.1, &m, &t); /* 0.31 > 2 × 0.1 */
+    assert_int_equal(m.rounded_tie, 1);
+    assert_int_equal(m.unexplained, 1);
+    assert_int_equal(t->explained[0], 0);
+    fpr_token_results_free(t);
+}
+
+static void test_reordered(void **state)
+{
+    (void)state;
+    fpr_metrics m;
+    fpr_token_results *t;
+    run(MODE_REORDER, 1.0, &m, &t);
+    assert_int_equal(m.mismatch, 1);
+    assert_int_equal(m.m_one, 1);
+    assert_int_equal(m.reordered, 1);
+    assert_int_equal(m.rounded_tie, 0);
+    assert_int_equal(m.explained, 1);
+    assert_int_equal(t->cause[0], FPR_CAUSE_REORDERED);
+    fpr_token_results_free(t);
+    run(MODE_REORDER, 0.01, &m, &t);
+    assert_int_equal(m.unexplained, 1);
+    fpr_token_results_free(t);
+}
+
+static void test_swapped(void **state)
+{
+    (void)state;
+    fpr_metrics m;
+    fpr_token_results *t;
+    run(MODE_SWAP, 1.0, &m, &t); /* gap 2.25 − 1 = 1.25 ≤ 2 */
+    assert_int_equal(m.mismatch, 1);
+    assert_int_equal(m.m_swapped, 1);
+    assert_int_equal(m.reordered, 1);
+    assert_int_equal(m.explained, 1);
+    assert_int_equal(t->kind[0], FPR_KIND_SWAPPED);
+    fpr_token_results_free(t);
+    run(MODE_SWAP, 0.5, &m, &t);
+    assert_int_equal(m.unexplained, 1);
+    fpr_token_results_free(t);
+}
+
+/* An exact tie in the truth: another atom of the same tie group is not a mismatch. */
+static void test_truth_tie_group(void **state)
+{
+    (void)state;
+    fpr_case *c = tu_atomized_case(1, 4, 1);
+    /* row 0 at 0: atoms 1 and 2 both at distance 1 (exact tie), atom 3 at 2 */
+    c->x[1 * 3] = 1.0f;
+    c->x[2 * 3] = -1.0f;
+    c->x[3 * 3] = 2.0f;
+    fpr_frames *tr = tu_run(c, "truth");
+    fpr_frames *f = tu_run(c, "exact_diff");
+    /* pretend the backend chose the tie group differently: swap a and c of row 0 */
+    int32_t a = f->a_index[0];
+    f->a_index[0] = f->c_index[0];
+    f->c_index[0] = a;
+    fpr_metrics m;
+    fpr_metrics_init(&m);
+    assert_int_equal(fpr_study_compare(c, tr, f, fpr_backend_find("exact_diff"), NULL, 1, &m,
+                                       NULL, NULL),
+                     FPR_OK);
+    assert_int_equal(m.mismatch, 0);
+    assert_int_equal(m.tie_alt, 1);
+    fpr_frames_free(f);
+    fpr_frames_free(tr);
+    fpr_case_free(c);
+}
+
+static void test_metrics_table(void **state)
+{
+    (void)state;
+    fpr_metrics a, b;
+    fpr_metrics_init(&a);
+    fpr_metrics_init(&b);
+    b.mismatch = 3;
+    b.phi_max_change = 0.5;
+    b.ident_diff = 0;
+    fpr_metrics_add(&a, &b);
+    b.phi_max_change = 0.25;
+    fpr_metrics_add(&a, &b);
+    assert_int_equal(a.mismatch, 6);
+    assert_true(a.phi_max_change == 0.5);
+    assert_int_equal(a.ident_diff, 0);
+    fpr_hist h;
+    memset(&h, 0, sizeof h);
+    fpr_hist_add(&h, 0);
+    fpr_hist_add(&h, 1e-3);
+    assert_int_equal(h.zero, 1);
+    assert_int_equal(h.bin[(int)((-3 - FPR_HIST_LO) / FPR_HIST_W)], 1);
+}
+
+/* The gate: a baseline written from results passes them and fails grown counts. */
+static void test_check_gate(void **state)
+{
+    (void)state;
+    fpr_study_results r;
+    memset(&r, 0, sizeof r);
+    char v[] = "0", ref[] = "truth", cn[] = "c1", mo[] = "all", key[] = "c1@all@0", bn[] = "matmul";
+    fpr_study_backend sb;
+    memset(&sb, 0, sizeof sb);
+    sb.name = bn;
+    fpr_metrics_init(&sb.m);
+    sb.m.tokens = 100;
+    sb.m.mismatch = 2;
+    fpr_study_run run;
+    memset(&run, 0, sizeof run);
+    run.key = key;
+    run.case_name = cn;
+    run.mode = mo;
+    run.nb = 1;
+    run.b = &sb;
+    r.version = v;
+    r.reference = ref;
+    r.nruns = 1;
+    r.runs = &run;
+    const char *path = tu_tmp("baseline.json");
+    assert_int_equal(fpr_baseline_write(&r, path), FPR_OK);
+    FILE *null = fopen("/dev/null", "w");
+    assert_int_equal(fpr_check(&r, path, null), 0);
+    sb.m.mismatch = 3;
+    assert_int_equal(fpr_check(&r, path, null), 1);
+    sb.m.mismatch = 1;
+    assert_int_equal(fpr_check(&r, path, null), 0);
+    sb.m.unexplained = 1;
+    assert_int_equal(fpr_check(&r, path, null), 1);
+    sb.m.unexplained = 0;
+    sb.m.ident_diff = 4;
+    assert_int_equal(fpr_check(&r, path, null), 1);
+    fclose(null);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_agrees),
+        cmocka_unit_test(test_rounded_tie_explained),
+        cmocka_unit_test(test_rounded_tie_unexplained),
+        cmocka_unit_test(test_reordered),
+        cmocka_unit_test(test_swapped),
+        cmocka_unit_test(test_truth_tie_group),
+        cmocka_unit_test(test_metrics_table),
+        cmocka_unit_test(test_check_gate),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
