@@ -45,19 +45,28 @@ done
 
 echo "fuzz: seed corpora"
 make -s ${FUZZ_MAKEARGS:+"$FUZZ_MAKEARGS"} BUILD="$SEEDB" "$SEEDB/frameprec" "$SEEDB/tests/test_badinput" >/dev/null 2>&1 ||
-    { echo "fuzz: seed build failed"; exit 1; }
+    echo "fuzz: warning: seed build failed; seeding with what $SEEDB/ and $B/corpus/ already hold"
 C="$B/corpus/case_loader"
 mkdir -p "$C" "$B/corpus/frames_roundtrip" "$B/artifacts" tests/fuzz/regress/case_loader tests/fuzz/regress/frames_roundtrip
 "$SEEDB/frameprec" gen ligands -o "$C/seed-ligands.h5" >/dev/null 2>&1
 "$SEEDB/frameprec" gen protein --atoms 60 --samples 2 -o "$C/seed-protein.h5" >/dev/null 2>&1
 "$SEEDB/frameprec" gen nucleic --rna 2 --dna 2 -o "$C/seed-nucleic.h5" >/dev/null 2>&1
 "$SEEDB/frameprec" gen protein --atoms 40 --atomize-all -o "$C/seed-atomized.h5" >/dev/null 2>&1
-"$SEEDB/tests/test_badinput" --write "$B/bad" >/dev/null
+"$SEEDB/tests/test_badinput" --write "$B/bad" >/dev/null 2>&1
 for f in "$B"/bad/*.h5; do cp "$f" "$C/seed-bad-$(basename "$f")"; done
 # a few frames-shaped seeds: header bytes (S, T, truth) and payload
 printf '\001\010\001' >"$B/corpus/frames_roundtrip/seed-truth"
 printf '\000\077\000' >"$B/corpus/frames_roundtrip/seed-wide"
 head -c 4096 /dev/urandom >"$B/corpus/frames_roundtrip/seed-random"
+
+# Where a crash happened: the first stack frame that is not the sanitizer, libc or
+# libFuzzer. "libhdf5" = a bug of the HDF5 library on a corrupt file (reported, not
+# ours to fix); anything else is frameprec's and fails the run.
+classify() {
+    "$B/fuzz_$1" -rss_limit_mb=2048 -malloc_limit_mb=1024 "$2" 2>&1 | grep -E '^ *#[0-9]+ ' |
+        grep -vE 'interceptor|__asan|__sanitizer|__ubsan|libc\.so|__libc|fortify|stack_chk|raise|abort|pthread_kill|fuzzer::|LLVMFuzzerTestOneInput|in malloc|in calloc|in realloc|in free' |
+        head -1 | sed -E 's/.* in ([^ ]+) .*\((.*)\+0x.*/\1 [\2]/; s/.* in ([^ ]+) ([^ ]+).*/\1 [\2]/'
+}
 
 status=0
 summary=""
@@ -66,27 +75,32 @@ for t in $TARGETS; do
     [ "$t" = case_loader ] && maxlen=$(ls -S "$C" | head -1 | xargs -I{} stat -c %s "$C/{}")
     echo "fuzz: $t for ${SECS}s (max_len $maxlen)"
     log="$B/fuzz_$t.log"
+    rm -f "$B"/artifacts/"$t"-*
+    # -fork=1 -ignore_crashes=1: a crash inside libhdf5 does not end the run; every
+    # crash input is kept in $B/artifacts/ and classified below.
     LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0} \
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        "$B/fuzz_$t" -max_total_time="$SECS" -max_len="$maxlen" -rss_limit_mb=2048 -malloc_limit_mb=1048576 -timeout=30 \
-        -print_final_stats=1 -artifact_prefix="$B/artifacts/$t-" \
+        "$B/fuzz_$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+        -max_total_time="$SECS" -max_len="$maxlen" -rss_limit_mb=2048 -malloc_limit_mb=1048576 \
+        -timeout=30 -artifact_prefix="$B/artifacts/$t-" \
         "$B/corpus/$t" "tests/fuzz/regress/$t" >"$log" 2>&1
-    rc=$?
-    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
-    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | awk '{print $2}')
-    last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
+    last=$(grep -E '^#[0-9]+: cov: ' "$log" | tail -1)
+    execs=$(echo "$last" | sed -E 's/^#([0-9]+):.*/\1/')
     cov=$(echo "$last" | grep -o 'cov: [0-9]*' | awk '{print $2}')
     ft=$(echo "$last" | grep -o 'ft: [0-9]*' | awk '{print $2}')
-    corp=$(echo "$last" | grep -o 'corp: [0-9/]*[a-zA-Z]*' | awk '{print $2}')
-    line="fuzz: $t: ${execs:-?} executions (${rate:-?}/s), cov: ${cov:-?} ft: ${ft:-?} corpus ${corp:-?}"
-    if [ $rc -ne 0 ]; then
-        status=1
-        art=$(ls -t "$B"/artifacts/"$t"-* 2>/dev/null | head -1)
-        line="$line — CRASHED (exit $rc): ${art:-see $log}"
-        grep -E 'ERROR: |SUMMARY: |runtime error' "$log" | head -5
-    fi
+    corp=$(echo "$last" | grep -o 'corp: [0-9]*' | awk '{print $2}')
+    ours=0 theirs=0 where=""
+    for a in "$B"/artifacts/"$t"-*; do
+        [ -e "$a" ] || continue
+        w=$(ASAN_OPTIONS=allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp classify "$t" "$a")
+        case "$w" in *libhdf5*) theirs=$((theirs + 1)) ;; *) ours=$((ours + 1)); echo "  frameprec crash: $a: ${w:-?}" ;; esac
+        where="$where${w:-?}"$'\n'
+    done
+    line="fuzz: $t: ${execs:-?} executions in ${SECS}s ($(( ${execs:-0} / SECS ))/s), cov: ${cov:-?} ft: ${ft:-?}, corpus ${corp:-?} inputs; crash inputs: $ours in frameprec, $theirs inside libhdf5"
+    [ $ours -eq 0 ] || status=1
     echo "$line"
+    [ -z "$where" ] || printf '%s' "$where" | sort | uniq -c | sed 's/^/    /'
     summary="$summary$line"$'\n'
 done
 echo "----"
