@@ -104,8 +104,15 @@ static void t_md(const tbl *t, FILE *o)
     fputs("\n", o);
     for (int r = 0; r < t->nrow; r++) {
         fputs("|", o);
-        for (int c = 0; c < t->ncol; c++)
-            fprintf(o, " %s |", t->cell[r][c]);
+        for (int c = 0; c < t->ncol; c++) {
+            fputc(' ', o);
+            for (const char *q = t->cell[r][c]; *q; q++) {
+                if (*q == '|')
+                    fputc('\\', o); /* a literal pipe inside a GitHub table cell */
+                fputc(*q, o);
+            }
+            fputs(" |", o);
+        }
         fputs("\n", o);
     }
     fputs("\n", o);
