@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# bench.sh BIN — speed and memory of every backend, beside PyTorch (issue 8; `make bench`).
+# Builds BIN's folder if needed, generates all-atomized one-chain proteins of 1k, 5k,
+# 10k, 20k and 45k atoms (`frameprec gen protein --atoms N --atomize-all --chains 1`),
+# takes the corpus's largest real case (most atoms in cases/*.h5), and per backend
+# records wall time (/usr/bin/time -v), frameprec's own compute time, candidate pairs
+# per second and peak RSS; exact_diff, chunked_fp32 and matmul run with 1 and with
+# BENCH_JOBS threads and their frames are checked byte-identical. PyTorch's formulations
+# (scripts/torch_oracle.py) run on the same cases in the same run where they fit.
+# Writes reports/BENCH.md (machine, compiler, flags, date, commands).
+# Environment: BENCH_SIZES (default "1000 5000 10000 20000 45000"), BENCH_JOBS
+# (default: all cores), BENCH_TORCH_MAX_BYTES (default 8e9: larger PyTorch runs are
+# skipped and the model's figure is given), BENCH_MAX_SECONDS (default 60: a backend
+# whose run is projected longer from the previous size is skipped, said so),
+# BENCH_OUT (default reports/BENCH.md), BENCH_WORK (scratch; default a fresh one).
+set -u
+BIN=${1:-build/frameprec}
+BUILD=$(dirname "$BIN")
+PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${BENCH_OUT:-reports/BENCH.md}
+SIZES=${BENCH_SIZES:-1000 5000 10000 20000 45000}
+JOBS=${BENCH_JOBS:-$(nproc)}
+TMAX=${BENCH_TORCH_MAX_BYTES:-8e9}
+SMAX=${BENCH_MAX_SECONDS:-60}
+W=${BENCH_WORK:-$(mktemp -d /tmp/frameprec-bench.XXXXXX)}
+mkdir -p "$W" "$(dirname "$OUT")"
+
+make -s BUILD="$BUILD" "$BIN" >/dev/null || { echo "bench: build failed"; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time missing (apt-get install time)"; exit 1; }
+HAVE_TORCH=0
+$PY -c 'import torch, h5py, numpy' 2>/dev/null && HAVE_TORCH=1
+export MALLOC_MMAP_THRESHOLD_=131072 # for the PyTorch runs' peak (see scripts/oracle.sh)
+
+: >"$W/runs.jsonl"
+: >"$W/torch.jsonl"
+: >"$W/ident.jsonl"
+: >"$W/cases.jsonl"
+
+# Machine, compiler, flags: the compile line of the driver as make would run it.
+{
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "host: $(uname -srm)"
+    echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores," \
+        "flags: $(grep -o -w -E 'avx2|fma|avx512f|avx512vl' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+    echo "memory: $(free -g | awk '/Mem:/{print $2}') GB"
+    echo "compiler: $(${CC:-cc} --version | head -1)"
+    echo "compile: $(make -n -B BUILD="$BUILD" "$BUILD/obj/src/core/driver.o" 2>/dev/null | grep -m1 ' -c ')"
+    echo "simd: ${FRAMEPREC_SIMD:-auto (highest the CPU has)}"
+    echo "load before: $(uptime)"
+    [ $HAVE_TORCH = 1 ] && echo "torch: $($PY -c 'import torch; print(torch.__version__)')"
+    echo "commit: $(git rev-parse --short HEAD 2>/dev/null) $(git diff --quiet 2>/dev/null || echo '(with local changes)')"
+} >"$W/machine.txt"
+
+# Cases.
+CASES=""
+for n in $SIZES; do
+    "$BIN" gen protein --atoms "$n" --atomize-all --chains 1 -o "$W/protein-$n.h5" >/dev/null 2>&1 ||
+        { echo "bench: gen $n failed"; exit 1; }
+    CASES="$CASES $W/protein-$n.h5"
+done
+REAL=$($PY - <<'EOF'
+import glob, h5py
+best = None
+for f in sorted(glob.glob("cases/*.h5")):
+    try:
+        with h5py.File(f, "r") as h:
+            n = h["x"].shape[0] * h["x"].shape[1]
+    except Exception:
+        continue
+    if best is None or n > best[0]:
+        best = (n, f)
+print(best[1] if best else "")
+EOF
+)
+[ -n "$REAL" ] && CASES="$CASES $REAL"
+
+# Candidate pairs of a case: per sample, per atomized token whose start atom is
+# present, the present atoms of its chain (what the driver evaluates).
+for c in $CASES; do
+    $PY - "$c" >>"$W/cases.jsonl" <<'EOF'
+import h5py, json, sys
+import numpy as np
+p = sys.argv[1]
+with h5py.File(p, "r") as h:
+    S, N = h["x"].shape[0], h["x"].shape[1]
+    am = np.asarray(h["atom_mask"][()]).astype(bool)
+    tm = np.asarray(h["token_mask"][()]).astype(bool)
+    nat = np.asarray(h["num_atoms_per_token"][()]).astype(np.int64)
+    asym = np.asarray(h["asym_id"][()]).astype(np.int64)
+    start = np.asarray(h["start_atom_index"][()]).astype(np.int64)
+    atz = np.asarray(h["is_atomized"][()]).astype(bool)
+    name = h.attrs.get("name", b"")
+name = name.decode() if isinstance(name, bytes) else str(name)
+chain = np.zeros(N, dtype=np.int64)
+walk = np.repeat(asym[tm], nat[tm])[:N]
+chain[: walk.shape[0]] = walk
+ids, counts = np.unique(chain[am], return_counts=True)
+size = dict(zip(ids.tolist(), counts.tolist()))
+st = start[atz]
+st = st[am[st]]
+pairs = S * int(sum(size[int(chain[s])] for s in st))
+print(json.dumps({"file": p, "name": name, "S": int(S), "n_atom": int(N),
+                  "n_token": int(len(asym)), "atomized": int(atz.sum()), "pairs": pairs}))
+EOF
+done
+
+BACKENDS=$("$BIN" backends | awk 'NR > 1 {print $1}')
+
+run() { # case backend jobs tag
+    local c=$1 b=$2 j=$3 tag=$4 out log
+    out="$W/$(basename "$c" .h5).$b.j$j.h5"
+    log="$W/time.log"
+    ${BENCH_ENV:-} /usr/bin/time -v "$BIN" frames --backend "$b" -j "$j" "$c" -o "$out" 2>"$log"
+    local rc=$?
+    local wall rss sec
+    wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log" |
+        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
+    rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
+    sec=$(sed -n 's/.*valid frames, \([0-9.]*\) s ->.*/\1/p' "$log")
+    printf '{"file": "%s", "backend": "%s", "jobs": %s, "tag": "%s", "rc": %d, "wall": %s, "rss_kb": %s, "seconds": %s}\n' \
+        "$c" "$b" "$j" "$tag" "$rc" "${wall:-null}" "${rss:-null}" "${sec:-null}" >>"$W/runs.jsonl"
+    [ $rc = 0 ] || { echo "bench: $b -j $j on $c failed:"; tail -3 "$log"; }
+    echo "${sec:-0}"
+}
+
+declare -A LAST_SEC LAST_PAIRS
+for c in $CASES; do
+    base=$(basename "$c" .h5)
+    pairs=$(grep "\"file\": \"$c\"" "$W/cases.jsonl" | $PY -c 'import json,sys; print(json.load(sys.stdin)["pairs"])')
+    echo "bench: $base ($pairs candidate pairs)"
+    for b in $BACKENDS; do
+        # projected time from the previous (smaller) case, by pairs
+        if [ -n "${LAST_SEC[$b]:-}" ]; then
+            proj=$($PY -c "print(${LAST_SEC[$b]} * $pairs / max(1, ${LAST_PAIRS[$b]}))")
+            if $PY -c "import sys; sys.exit(0 if $proj > $SMAX else 1)"; then
+                printf '{"file": "%s", "backend": "%s", "jobs": %s, "skipped": "projected %.0f s from the previous case > BENCH_MAX_SECONDS=%s"}\n' \
+                    "$c" "$b" "$JOBS" "$proj" "$SMAX" >>"$W/runs.jsonl"
+                continue
+            fi
+        fi
+        case $b in
+        exact_diff | chunked_fp32 | matmul)
+            run "$c" "$b" 1 single >/dev/null
+            s=$(run "$c" "$b" "$JOBS" multi)
+            $PY - "$c" "$b" "$W/$base.$b.j1.h5" "$W/$base.$b.j$JOBS.h5" >>"$W/ident.jsonl" <<'EOF'
+import h5py, json, sys
+c, b, p1, p2 = sys.argv[1:]
+try:
+    with h5py.File(p1, "r") as f1, h5py.File(p2, "r") as f2:
+        keys = sorted(k for k in f1.keys())
+        same = keys == sorted(f2.keys()) and all(
+            f1[k][()].tobytes() == f2[k][()].tobytes() for k in keys)
+    print(json.dumps({"file": c, "backend": b, "identical": bool(same), "datasets": keys}))
+except Exception as e:  # noqa: BLE001
+    print(json.dumps({"file": c, "backend": b, "identical": False, "error": str(e)}))
+EOF
+            ;;
+        *) s=$(run "$c" "$b" "$JOBS" multi) ;;
+        esac
+        LAST_SEC[$b]=$s
+        LAST_PAIRS[$b]=$pairs
+        rm -f "$W/$base.$b".j*.h5
+    done
+    if [ $HAVE_TORCH = 1 ]; then
+        $PY "$HERE/torch_oracle.py" all "$c" --outdir "$W/torch" --threads "$JOBS" \
+            --max-bytes "$TMAX" >>"$W/torch.jsonl"
+        rm -rf "$W/torch"
+    fi
+done
+
+# SIMD levels on the largest generated case, one thread (same frames at every level).
+big=$(echo $SIZES | tr ' ' '\n' | sort -n | tail -1)
+for lvl in scalar avx2 avx512; do
+    BENCH_ENV="env FRAMEPREC_SIMD=$lvl" run "$W/protein-$big.h5" exact_diff 1 "simd-$lvl" >/dev/null
+done
+
+# PyTorch models for the skipped runs.
+for c in $CASES; do
+    n=$(grep "\"file\": \"$c\"" "$W/cases.jsonl" | $PY -c 'import json,sys; r=json.load(sys.stdin); print("%d,%d,%d" % (r["n_atom"], r["n_token"], r["S"]))')
+    "$BIN" backends --torch-model "$n" | sed "s|^|$c |" >>"$W/models.txt"
+done
+
+echo "load after: $(uptime)" >>"$W/machine.txt"
+$PY "$HERE/bench_report.py" --work "$W" --jobs "$JOBS" --bin "$BIN" -o "$OUT"
+echo "bench: report in $OUT (scratch $W)"
