@@ -34,7 +34,8 @@ WERROR  ?=
 
 # Expanded only when a recipe runs, i.e. after the deps stamp has installed them.
 DEPCFLAGS = $(shell pkg-config --cflags $(PKGS))
-DEPLIBS   = $(shell pkg-config --libs $(PKGS))
+DEPLIBS   = $(shell pkg-config --libs mpfr gmp hdf5-serial)
+TESTLIBS  = $(shell pkg-config --libs cmocka)
 CFLAGS_ALL = $(WARN) $(WERROR) $(OPT) $(ARCH) $(FPFLAGS) -fopenmp -D_POSIX_C_SOURCE=200809L \
              -Isrc $(DEPCFLAGS) $(EXTRA)
 LDLIBS_ALL = $(DEPLIBS) -fopenmp -lm $(EXTRA)
@@ -80,6 +81,9 @@ $(BUILD)/obj/%.o: %.c | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
+# Reports record the exact flags this build used.
+$(BUILD)/obj/src/study/study.o: CFLAGS_ALL += -DFPR_BUILD_FLAGS='"$(CC) $(WARN) $(OPT) $(ARCH) $(FPFLAGS) -fopenmp $(EXTRA)"'
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -89,7 +93,7 @@ $(BIN): $(CLI_OBJ) $(LIB)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTUTIL) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(TESTUTIL) $(LIB) $(LDLIBS_ALL)
+	$(CC) -o $@ $< $(TESTUTIL) $(LIB) $(TESTLIBS) $(LDLIBS_ALL)
 
 # ------------------------------------------------------------------ tests
 # Every cmocka suite, then every tests/check_*.sh (script-level tests: CLI, converter,
