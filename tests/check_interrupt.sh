@@ -105,10 +105,10 @@ else
 fi
 
 # 4. frames: killed while computing or writing, the previous OUT.h5 stays intact
-"$F" gen protein --atoms 20000 -o "$T/big.h5" 2>/dev/null
+"$F" gen protein --atoms 40000 -o "$T/big.h5" 2>/dev/null
+mkdir -p "$T/fr"
 t0=$(ms)
-"$F" frames --backend exact_diff --atomize-all -q "$T/big.h5" -o "$T/fr/OUT.h5" 2>/dev/null ||
-    { mkdir -p "$T/fr"; "$F" frames --backend exact_diff --atomize-all -q "$T/big.h5" -o "$T/fr/OUT.h5"; }
+"$F" frames --backend exact_diff --atomize-all -q "$T/big.h5" -o "$T/fr/OUT.h5" || bad "frames failed"
 D=$(( $(ms) - t0 ))
 cp "$T/fr/OUT.h5" "$T/OUT.prev"
 n=0
