@@ -63,9 +63,9 @@ head -c 4096 /dev/urandom >"$B/corpus/frames_roundtrip/seed-random"
 # libFuzzer. "libhdf5" = a bug of the HDF5 library on a corrupt file (reported, not
 # ours to fix); anything else is frameprec's and fails the run.
 classify() {
-    "$B/fuzz_$1" -rss_limit_mb=2048 -malloc_limit_mb=1024 "$2" 2>&1 | grep -E '^ *#[0-9]+ ' |
+    "$B/fuzz_$1" -rss_limit_mb=16384 -malloc_limit_mb=1024 "$2" 2>&1 | grep -E '^ *#[0-9]+ ' |
         grep -vE 'interceptor|__asan|__sanitizer|__ubsan|libc\.so|__libc|fortify|stack_chk|raise|abort|pthread_kill|fuzzer::|LLVMFuzzerTestOneInput|in malloc|in calloc|in realloc|in free' |
-        head -1 | sed -E 's/.* in ([^ ]+) .*\((.*)\+0x.*/\1 [\2]/; s/.* in ([^ ]+) ([^ ]+).*/\1 [\2]/'
+        head -1 | sed -E 's/.* in ([^ ]+) .*\((.*)\+0x.*/\1 [\2]/; s/.* in ([^ ]+) ([^ ]+).*/\1 [\2]/; s/^ *#[0-9]+ 0x[0-9a-f]+ +\(([^+]*)\+(0x[0-9a-f]+)\).*/\2 [\1]/'
 }
 
 status=0
