@@ -102,8 +102,12 @@ static int read_case(hid_t f, const char *file, fpr_case **out)
 
     fpr_case *c;
     if ((rc = fpr_case_new((int64_t)S, (int64_t)N, (int64_t)T[0], &c))) {
-        if (rc == FPR_ETOOBIG || rc == FPR_ENOMEM)
-            return fpr_error(rc, "%s: %s", file, fpr_errmsg());
+        if (rc == FPR_ETOOBIG || rc == FPR_ENOMEM) {
+            /* copy first: fpr_errmsg() is the buffer fpr_error writes into */
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", fpr_errmsg());
+            return fpr_error(rc, "%s: %s", file, msg);
+        }
         return rc;
     }
     size_t nt = (size_t)T[0], na = (size_t)N;
