@@ -416,7 +416,8 @@ static void mk_x_compound(const char *p)
     H5Tinsert(ty, "y", sizeof(float), H5T_NATIVE_FLOAT);
     H5Tinsert(ty, "z", 2 * sizeof(float), H5T_NATIVE_FLOAT);
     hsize_t d[3] = {BS, BN, 3};
-    h5_ds(f, "x", ty, ty, 3, d, t.x);
+    static float xyz[BS * BN * 3][3]; /* one (x, y, z) struct per element */
+    h5_ds(f, "x", ty, ty, 3, d, xyz);
     H5Tclose(ty);
     H5Fclose(f);
 }
