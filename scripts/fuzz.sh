@@ -103,6 +103,8 @@ for t in $TARGETS; do
     [ -z "$where" ] || printf '%s' "$where" | sort | uniq -c | sed 's/^/    /'
     summary="$summary$line"$'\n'
 done
+# inputs a crashed child never got to unlink
+rm -f /dev/shm/fpr-fuzz-*.h5 /tmp/fpr-fuzz-*.h5
 echo "----"
 printf '%s' "$summary"
 exit $status
