@@ -52,6 +52,8 @@ BIN      := $(BUILD)/frameprec
 STAMP    := $(BUILD)/.deps-ok
 
 .PHONY: all deps pydeps test asan bench study cases oracle fuzz clean
+# keep test objects between runs (they are intermediate files of the pattern rule)
+.SECONDARY:
 all: $(BIN)
 
 # ------------------------------------------------------------------ dependencies
