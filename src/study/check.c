@@ -49,7 +49,7 @@ int fpr_baseline_write(const fpr_study_results *r, const char *path)
 
 /* ------------------------------------------------------------------ a small reader */
 typedef struct bentry {
-    char case_name[256], mode[32], backend[64];
+    char case_name[256], mode[256], backend[256]; /* as long as a parsed string */
     double offset;
     long long tokens, mismatch, unexplained, flips;
     int used;
@@ -73,8 +73,9 @@ static const char *parse_str(const char *p, char *out, size_t n)
         char ch = *p++;
         if (ch == '\\' && *p)
             ch = *p++;
-        if (k + 1 < n)
-            out[k++] = ch;
+        if (k + 1 >= n)
+            return NULL; /* longer than any name frameprec writes: refuse, never truncate */
+        out[k++] = ch;
     }
     out[k] = 0;
     return *p == '"' ? p + 1 : NULL;
@@ -110,9 +111,9 @@ static const char *parse_entry(const char *p, bentry *e)
                 return NULL;
             p = end;
         }
-        if (!strcmp(key, "case")) snprintf(e->case_name, sizeof e->case_name, "%s", sval);
-        else if (!strcmp(key, "mode")) snprintf(e->mode, sizeof e->mode, "%s", sval);
-        else if (!strcmp(key, "backend")) snprintf(e->backend, sizeof e->backend, "%s", sval);
+        if (!strcmp(key, "case")) memcpy(e->case_name, sval, sizeof sval);
+        else if (!strcmp(key, "mode")) memcpy(e->mode, sval, sizeof sval);
+        else if (!strcmp(key, "backend")) memcpy(e->backend, sval, sizeof sval);
         else if (!strcmp(key, "offset")) e->offset = nval;
         else if (!strcmp(key, "tokens")) e->tokens = (long long)nval;
         else if (!strcmp(key, "mismatch")) e->mismatch = (long long)nval;
