@@ -12,7 +12,8 @@
 # (default: all cores), BENCH_TORCH_MAX_BYTES (default 8e9: larger PyTorch runs are
 # skipped and the model's figure is given), BENCH_MAX_SECONDS (default 60: a backend
 # whose run is projected longer from the previous size is skipped, said so),
-# BENCH_OUT (default reports/BENCH.md), BENCH_WORK (scratch; default a fresh one).
+# BENCH_OUT (default reports/BENCH.md), BENCH_WORK (scratch; default a fresh one),
+# BENCH_REAL=0 (leave out the real case, for a quick run).
 set -u
 BIN=${1:-build/frameprec}
 BUILD=$(dirname "$BIN")
@@ -73,7 +74,7 @@ for f in sorted(glob.glob("cases/*.h5")):
 print(best[1] if best else "")
 EOF
 )
-[ -n "$REAL" ] && CASES="$CASES $REAL"
+[ -n "$REAL" ] && [ "${BENCH_REAL:-1}" = 1 ] && CASES="$CASES $REAL"
 
 # Candidate pairs of a case: per sample, per atomized token whose start atom is
 # present, the present atoms of its chain (what the driver evaluates).
@@ -118,8 +119,9 @@ run() { # case backend jobs tag
         awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
     sec=$(sed -n 's/.*valid frames, \([0-9.]*\) s ->.*/\1/p' "$log")
-    printf '{"file": "%s", "backend": "%s", "jobs": %s, "tag": "%s", "rc": %d, "wall": %s, "rss_kb": %s, "seconds": %s}\n' \
-        "$c" "$b" "$j" "$tag" "$rc" "${wall:-null}" "${rss:-null}" "${sec:-null}" >>"$W/runs.jsonl"
+    cpu=$(sed -n 's/.*Percent of CPU this job got: \([0-9]*\)%.*/\1/p' "$log")
+    printf '{"file": "%s", "backend": "%s", "jobs": %s, "tag": "%s", "rc": %d, "wall": %s, "rss_kb": %s, "seconds": %s, "cpu_pct": %s}\n' \
+        "$c" "$b" "$j" "$tag" "$rc" "${wall:-null}" "${rss:-null}" "${sec:-null}" "${cpu:-null}" >>"$W/runs.jsonl"
     [ $rc = 0 ] || { echo "bench: $b -j $j on $c failed:"; tail -3 "$log"; }
     echo "${sec:-0}"
 }

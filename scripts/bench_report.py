@@ -73,22 +73,28 @@ def main():
     L.append("")
     L.append("Command per cell: `/usr/bin/time -v %s frames --backend B -j T CASE.h5 -o OUT.h5`." % B)
     L.append("")
-    L.append("| case | backend | threads | compute s | wall s | pairs/s | pairs/s per core | peak RSS MB |")
-    L.append("|---|---|---|---|---|---|---|---|")
+    L.append("*CPU %* is `/usr/bin/time`'s \"Percent of CPU this job got\": a 2-thread run "
+             "that got about 100% shared its second core with another job on this machine, "
+             "so its per-core figure understates the code (the 1-thread runs are the clean "
+             "per-core measurement).")
+    L.append("")
+    L.append("| case | backend | threads | compute s | wall s | CPU % | pairs/s | pairs/s per core | peak RSS MB |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     res = {}
     for r in runs:
         c = byfile.get(r["file"], {"name": os.path.basename(r["file"]), "pairs": 0})
         if "skipped" in r:
-            L.append("| %s | %s | %d | skipped: %s | | | | |" % (c["name"], r["backend"], r["jobs"], r["skipped"]))
+            L.append("| %s | %s | %d | skipped: %s | | | | | |" % (c["name"], r["backend"], r["jobs"], r["skipped"]))
             continue
         if r.get("tag", "").startswith("simd-"):
             continue
         sec = r.get("seconds")
         rate = c["pairs"] / sec if sec else 0
         res[(r["file"], r["backend"], r["jobs"])] = r
-        L.append("| %s | %s | %d | %s | %s | %s | %s | %.1f |" % (
+        L.append("| %s | %s | %d | %s | %s | %s | %s | %s | %.1f |" % (
             c["name"], r["backend"], r["jobs"], "%.3f" % sec if sec is not None else "failed",
-            "%.2f" % r["wall"] if r.get("wall") is not None else "—", fmt_rate(rate),
+            "%.2f" % r["wall"] if r.get("wall") is not None else "—",
+            r.get("cpu_pct") if r.get("cpu_pct") is not None else "—", fmt_rate(rate),
             fmt_rate(rate / r["jobs"]), (r.get("rss_kb") or 0) / 1024.0))
     L.append("")
     # torch table
@@ -182,7 +188,8 @@ def main():
                     b, big["n_atom"], rate, "met" if rate >= 1e9 else "MISSED by %.0f%%" % (100 * (1 - rate / 1e9))))
             if rJ and rJ.get("seconds"):
                 rate = big["pairs"] / rJ["seconds"] / J
-                G.append("  - with %d threads: %.2e per core (compute %.3f s)" % (J, rate, rJ["seconds"]))
+                G.append("  - with %d threads: %.2e per core (compute %.3f s, the run got %s%% CPU)" % (
+                    J, rate, rJ["seconds"], rJ.get("cpu_pct")))
                 w = rJ.get("wall")
                 G.append("- `%s` %d-atom case under 2 s (%d threads): compute %.3f s, whole process %.2f s → %s" % (
                     b, big["n_atom"], J, rJ["seconds"], w or 0,
