@@ -131,14 +131,17 @@ static double value_to_d2(const fpr_backend *b, const void *cfg, double v)
  * so the peak of the distance stage is two [N,N,3] tensors, 24N² bytes, then the
  * masking line d * pair_mask + inf * (1 - pair_mask) holds d, the float pair mask and
  * three [N,N] temporaries (the seed: 4–5 [N,N] float32 at once), 20N². The distance
- * stage dominates; the model is its 24N² plus the float pair mask alive beside it. */
+ * stage dominates; the model is its 24N² plus what is alive beside it: the float pair
+ * mask (4N²) and the boolean same-chain comparison it was built from (N²), 29N² in all.
+ * Checked against PyTorch 1.13 (scripts/torch_oracle.py, reports/ORACLE.md): measured
+ * 29.0 bytes per N² at 1k–8k atoms. */
 static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, double n_token,
                          double S)
 {
     (void)b;
     (void)cfg;
     (void)n_token;
-    return S * (24.0 + 4.0) * n_atom * n_atom;
+    return S * (24.0 + 4.0 + 1.0) * n_atom * n_atom;
 }
 
 const fpr_backend fpr_backend_exact_diff = {

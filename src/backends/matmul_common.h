@@ -391,17 +391,20 @@ static inline double mm_bound_identity(const mm_pair *p, double u_op, double u_a
  *   clamp_min_(0).sqrt_()                           in place
  *   pair_mask (bool, computed before the distances and shared by the samples):
  *                                                   [N,N] bool        N²
- *   masked_fill_(~pair_mask, inf)                   in place; topk(k=3) → [S,N,3]
- * The peak is while the GEMM result, the bool mask and the augmented operands are alive:
- *   S·(4N² + 40N) + N².
- * At N = 41,863, S = 1: 8.8 GB — the seed measured ~10 GB for the whole function (it
- * also holds the model's other activations); with the float32 masks of the PR's first
- * commit the mask is 4N² and the peak 8N² = 14 GB (seed: ~13 GB). `extra_per_atom`
- * adds per-atom bytes a variant keeps (e.g. the centred copy of x). */
+ *   masked_fill_(~pair_mask, inf)                   in place, but ~pair_mask is a
+ *                                                   new [N,N] bool    N²
+ *   topk(k=3) → [S,N,3]
+ * The peak is while the GEMM result, the bool mask, its negation and the augmented
+ * operands are alive: S·(4N² + 40N) + 2N².
+ * At N = 41,863, S = 1: 10.5 GB — the seed measured ~10 GB for the whole function; with
+ * the float32 masks of the PR's first commit the masks are 4N² each and the peak about
+ * 12N² = 21 GB before the in-place changes (seed: ~13 GB after cdist alone). Checked
+ * against PyTorch 1.13 (reports/ORACLE.md): measured 6.0 bytes per N² at 1k–8k atoms.
+ * `extra_per_atom` adds per-atom bytes a variant keeps (e.g. the centred copy of x). */
 static inline double mm_torch_peak(double n_atom, double S, double extra_per_atom)
 {
     double N = n_atom;
-    return S * (4.0 * N * N + 40.0 * N + extra_per_atom * N) + N * N;
+    return S * (4.0 * N * N + 40.0 * N + extra_per_atom * N) + 2.0 * N * N;
 }
 
 #endif

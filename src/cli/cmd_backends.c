@@ -73,9 +73,11 @@ int fpr_cmd_backends(int argc, char **argv)
         if (verbose) {
             if (b->params_help)
                 printf("%18s options: %s\n", "", b->params_help);
-            if (b->torch_peak_bytes)
-                printf("%18s PyTorch peak at N_atom=42000: %.1f GB\n", "",
-                       b->torch_peak_bytes(b, NULL, 42000.0, 42000.0, 1.0) / 1e9);
+            if (b->torch_peak_bytes) {
+                double by = b->torch_peak_bytes(b, NULL, 42000.0, 42000.0, 1.0);
+                printf("%18s PyTorch peak at N_atom=N_token=42000, S=1: %.3g %s\n", "",
+                       by >= 1e9 ? by / 1e9 : by / 1e6, by >= 1e9 ? "GB" : "MB");
+            }
         }
     }
     return 0;
