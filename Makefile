@@ -51,7 +51,7 @@ LIB      := $(BUILD)/libframeprec.a
 BIN      := $(BUILD)/frameprec
 STAMP    := $(BUILD)/.deps-ok
 
-.PHONY: all deps pydeps test asan bench study cases oracle fuzz clean
+.PHONY: all deps pydeps torchdeps test asan bench study cases oracle fuzz clean
 # keep test objects between runs (they are intermediate files of the pattern rule)
 .SECONDARY:
 all: $(BIN)
@@ -117,13 +117,21 @@ study: $(BIN)
 	$(BIN) study -j $$(nproc) -o reports/latest
 	cp reports/latest/report.md reports/README.md
 
-bench: $(BIN)
+bench: $(BIN) torchdeps
 	bash scripts/bench.sh $(BIN)
 
 cases: $(BIN) pydeps
 	FRAMEPREC=$(BIN) bash scripts/make_cases.sh
 
-oracle: $(BIN)
+TORCHDEBS := python3-torch python3-h5py python3-numpy
+torchdeps:
+	@if $(PYTHON) -c 'import torch, h5py, numpy' 2>/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "frameprec: installing $(TORCHDEBS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TORCHDEBS) >/dev/null; \
+	else echo "run: sudo apt-get install -y $(TORCHDEBS)"; exit 1; fi
+
+oracle: $(BIN) torchdeps
 	bash scripts/oracle.sh $(BIN)
 
 fuzz:
