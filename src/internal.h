@@ -27,7 +27,7 @@ char *fpr_strdup(const char *s);
 static inline float fpr_eps_f32(double eps) { return (float)eps; }
 
 /* Bounds of the angle test: cos(theta) and cos(180 - theta), computed in binary64
- * the way Python's math.cos(math.radians(...)) does. */
+ * as OpenFold3's Python writes them: math.cos(theta * math.pi / 180). */
 void fpr_angle_bounds_f64(double theta_deg, double *cos_hi, double *cos_lo);
 
 /* Driver internals shared with the study: per-sample chain views of a case. */

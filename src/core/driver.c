@@ -154,10 +154,12 @@ int fpr_chains_build(const fpr_case *c, fpr_chains *ch)
 /* ------------------------------------------------------------------ angle stages */
 void fpr_angle_bounds_f64(double theta_deg, double *cos_hi, double *cos_lo)
 {
-    /* math.radians(x) is x * (pi / 180) in CPython. */
-    const double deg2rad = 3.141592653589793 / 180.0;
-    *cos_hi = cos(theta_deg * deg2rad);
-    *cos_lo = cos((180.0 - theta_deg) * deg2rad);
+    /* As OpenFold3 writes them: math.cos(angle_threshold * math.pi / 180) and
+     * math.cos((180 - angle_threshold) * math.pi / 180), evaluated left to right in
+     * binary64 (Python floats). */
+    const double pi = 3.141592653589793;
+    *cos_hi = cos(theta_deg * pi / 180.0);
+    *cos_lo = cos((180.0 - theta_deg) * pi / 180.0);
 }
 
 int fpr_angle_valid_f32(const float xa[3], const float xb[3], const float xc[3], double eps,
