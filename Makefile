@@ -106,12 +106,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTUTIL) $(LIB)
 # Every cmocka suite, then every tests/check_*.sh (script-level tests: CLI, converter,
 # oracle, gate). Each prints its own verdict; the run fails if any fails.
 test: $(BIN) $(TEST_BIN)
-	@fail=0; for t in $(TEST_BIN); do \
-	  echo "== $$t"; FRAMEPREC=$(BIN) $$t || fail=1; done; \
+	@pass=0; fail=0; failed=; for t in $(TEST_BIN); do \
+	  echo "== $$t"; if FRAMEPREC=$(BIN) $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); failed="$$failed $$t"; fi; done; \
 	for s in $(sort $(wildcard tests/check_*.sh)); do \
-	  echo "== $$s"; FRAMEPREC=$(BIN) BUILD=$(BUILD) bash $$s || fail=1; done; \
-	if [ $$fail = 0 ]; then echo "frameprec: all test suites passed"; else echo "frameprec: SOME TEST SUITES FAILED"; fi; \
-	exit $$fail
+	  echo "== $$s"; if FRAMEPREC=$(BIN) BUILD=$(BUILD) bash $$s; then pass=$$((pass+1)); else fail=$$((fail+1)); failed="$$failed $$s"; fi; done; \
+	if [ $$fail = 0 ]; then echo "frameprec: all test suites passed"; else echo "frameprec: FAILED:$$failed"; fi; \
+	echo "suites: $$pass passed, $$fail failed"; \
+	[ $$fail = 0 ]
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \

@@ -69,6 +69,10 @@ uint64_t fpr_effective_memory_limit(void);
  * after the rename or unlink. fpr_tmp_cleanup_now is async-signal-safe, for
  * applications that install their own handlers. */
 int fpr_tmp_register(const char *path);
+/* Call right after the registered file has been created: when our signal handler is
+ * already running in another thread (it may have scanned the slot before the file
+ * existed), removes the file and waits for the pending signal to end the process. */
+void fpr_tmp_created(int slot);
 void fpr_tmp_release(int slot);
 void fpr_tmp_cleanup_now(void);
 

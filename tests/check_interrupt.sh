@@ -51,9 +51,13 @@ PY
 }
 # Starts a command in the background, sends SIG after MS milliseconds, waits; prints
 # "status" (128+sig when the signal ended it, 0 when it finished first).
+# The command runs through env(1), which execs it: $! is then the frameprec process
+# itself (a shell function would leave a subshell between, and killing the subshell
+# leaves frameprec running), and --default-signal undoes the SIGINT/SIGQUIT ignore a
+# non-interactive shell gives its background jobs, so SIGINT really reaches it.
 kill_after() {
     local sig=$1 delay=$2; shift 2
-    "$@" >"$T/run.out" 2>&1 &
+    env --default-signal=INT,TERM,HUP "$@" >"$T/run.out" 2>&1 &
     local pid=$!
     sleep "$(awk "BEGIN{print $delay/1000}")"
     kill -s "$sig" "$pid" 2>/dev/null
@@ -61,6 +65,8 @@ kill_after() {
     echo $?
 }
 study() { "$F" study "$T"/cases/*.h5 -q --no-report -o "$@"; }
+# the same command as argv, for kill_after (which cannot run a shell function)
+study_argv() { STUDY_ARGV=("$F" study "$T"/cases/*.h5 -q --no-report -o "$1"); }
 
 if "$F" study --help >/dev/null 2>&1; then
     # 1. reference: an uninterrupted study, timed
@@ -77,7 +83,8 @@ if "$F" study --help >/dev/null 2>&1; then
         set -- $step
         sig=$1 frac=$2
         {
-            st=$(kill_after $sig $((D * frac / 100)) study "$T/prev")
+            study_argv "$T/prev"
+            st=$(kill_after $sig $((D * frac / 100)) "${STUDY_ARGV[@]}")
             [ "$st" = 0 ] || [ "$st" -ge 128 ] || bad "rerun killed by SIG$sig at $frac%: status $st"
             complete "$T/prev" "rerun killed by SIG$sig at $frac%"
             [ -f "$T/prev/summary.json" ] && [ -f "$T/prev/results.h5" ] ||
@@ -91,7 +98,8 @@ if "$F" study --help >/dev/null 2>&1; then
     killed=0
     for step in "TERM 50" "INT 40"; do
         set -- $step
-        st=$(kill_after "$1" $((D * $2 / 100)) study "$T/fresh")
+        study_argv "$T/fresh"
+        st=$(kill_after "$1" $((D * $2 / 100)) "${STUDY_ARGV[@]}")
         [ "$st" -ge 128 ] && killed=$((killed + 1))
         complete "$T/fresh" "fresh study killed by SIG$1 at $2%"
     done

@@ -15,6 +15,9 @@ enum { TMP_SLOTS = 64, TMP_PATH_MAX = 4096 };
 static char tmp_path[TMP_SLOTS][TMP_PATH_MAX];
 static atomic_int tmp_state[TMP_SLOTS];
 static atomic_int handlers_done;
+/* Set first thing by our handler: another thread creating a temporary file after the
+ * handler's scan sees it in fpr_tmp_created and removes the file itself. */
+static atomic_int dying;
 static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
 void fpr_tmp_cleanup_now(void)
@@ -28,6 +31,7 @@ void fpr_tmp_cleanup_now(void)
 static void on_signal(int sig)
 {
     int saved = errno;
+    atomic_store(&dying, 1);
     fpr_tmp_cleanup_now();
     /* SA_RESETHAND restored the default action; the re-raised signal is delivered when
      * the handler returns, so the process still dies by `sig` (exit status 128+sig). */
@@ -76,6 +80,20 @@ int fpr_tmp_register(const char *path)
                 * removed on a signal */
 }
 
+/* The handler runs in one thread while others go on until the re-raised signal ends
+ * the process. A file registered before the handler's scan but created after it would
+ * survive; the creator closes that window: registration precedes creation, and the
+ * `dying` check follows it, so either the handler saw the live slot after the file
+ * existed, or the creator sees `dying` here. */
+void fpr_tmp_created(int slot)
+{
+    if (slot < 0 || slot >= TMP_SLOTS || !atomic_load(&dying))
+        return;
+    unlink(tmp_path[slot]);
+    for (;;)
+        pause(); /* the signal pending in the handler's thread ends the process */
+}
+
 void fpr_tmp_release(int slot)
 {
     if (slot >= 0 && slot < TMP_SLOTS)
@@ -101,6 +119,7 @@ int fpr_atomic_open(const char *path, fpr_atomic_file *a)
         fpr_atomic_abort(a);
         return rc;
     }
+    fpr_tmp_created(a->slot);
     return FPR_OK;
 }
 

@@ -368,6 +368,7 @@ int fpr_h5_create(const char *path, fpr_h5_out *o)
         fpr_h5_abort(o);
         return rc;
     }
+    fpr_tmp_created(o->slot);
     return FPR_OK;
 }
 
