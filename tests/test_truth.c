@@ -459,7 +459,8 @@ static void test_filter_equals_brute_force(void **state)
 }
 
 /* Many duplicate atoms all survive the filter (their D² are equal): the exact stage
- * must stay linear in the survivors and still agree with brute force. */
+ * must still agree with brute force. (That it stays linear in the survivors is a speed
+ * property: `make bench` measures speed; unit tests never time anything.) */
 static void test_many_duplicates(void **state)
 {
     (void)state;
@@ -477,9 +478,7 @@ static void test_many_duplicates(void **state)
     int64_t nr = (int64_t)(sizeof rows / sizeof rows[0]);
     fpr_top3 t[9], bt;
     fpr_row_extra e[9], be;
-    double t0 = fpr_now();
     assert_int_equal(fpr_truth_block_top3(&c->v, rows, nr, t, e, 0), FPR_OK);
-    double dt = fpr_now() - t0;
     for (int64_t i = 0; i < nr; i++) {
         assert_int_equal(fpr_truth_row_brute(&c->v, rows[i], &bt, &be), FPR_OK);
         assert_int_equal(t[i].idx[0], bt.idx[0]);
@@ -491,7 +490,6 @@ static void test_many_duplicates(void **state)
         assert_true(same_double(e[i].margin2, be.margin2));
     }
     assert_int_equal(e[0].tie1, 2250); /* every copy ties at D² = 0 */
-    assert_true(dt < 1.0);             /* 9 rows; quadratic would take far longer */
     chain_free(c);
 }
 
