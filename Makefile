@@ -122,6 +122,7 @@ asan:
 study: $(BIN)
 	$(BIN) study -j $$(nproc) -o reports/latest
 	cp reports/latest/report.md reports/README.md
+	$(BIN) check --baseline reports/baseline.json reports/latest
 
 bench: $(BIN) torchdeps
 	bash scripts/bench.sh $(BIN)
