@@ -74,6 +74,8 @@ int fpr_tmp_register(const char *path);
  * existed), removes the file and waits for the pending signal to end the process. */
 void fpr_tmp_created(int slot);
 void fpr_tmp_release(int slot);
+/* mkdir -p: creates `path` and its missing parents. */
+int fpr_mkdir_p(const char *path);
 void fpr_tmp_cleanup_now(void);
 
 /* Atomic text output (JSON, Markdown, CSV): write to `path`.tmp.<pid> through a->fp,

@@ -40,6 +40,12 @@ grep -q "not in the baseline" "$T/check.log" && grep -q ", 0 not in the baseline
   { bad "the subset is not covered by $BASE (regenerate it)"; cat "$T/check.log"; }
 n=$(wc -c <"$T/s/report.md")
 [ "$n" -lt 60000 ] && ok "report.md is $n characters" || bad "report.md is $n characters (>= 60000)"
+if "$FP" report "$T/s" -o "$T/new/report-dir" >/dev/null 2>&1 &&
+   cmp -s "$T/s/report.md" "$T/new/report-dir/report.md"; then
+  ok "report regenerates the same report.md into a new directory"
+else
+  bad "report into a new directory"
+fi
 
 # 2. a deliberately worsened backend must fail the gate, named case by case
 for b in matmul chunked_fp32; do

@@ -13,7 +13,7 @@ static void help(FILE *o)
                "Joins the results of `frameprec study --shard I/N` runs (each a results.h5 or\n"
                "a study directory) into DIR/results.h5, DIR/summary.json and the report.\n"
                "A run present in two inputs is an error (overlapping shards).\n\n"
-               "  -o, --output DIR   output directory (must exist)\n"
+               "  -o, --output DIR   output directory (created if missing)\n"
                "      --no-report    results.h5 and summary.json only\n");
 }
 
@@ -58,6 +58,8 @@ int fpr_cmd_merge(int argc, char **argv)
     }
     char out[4096];
     snprintf(out, sizeof out, "%s/results.h5", outdir);
+    if (!rc)
+        rc = fpr_mkdir_p(outdir);
     if (!rc)
         rc = fpr_results_join((const char *const *)in, n, first, out);
     if (!rc)

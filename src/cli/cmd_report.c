@@ -11,7 +11,7 @@ static void help(FILE *o)
                "Writes DIR/report.md (GitHub Markdown, fits a pull-request comment) and\n"
                "DIR/report.html (the same with inline SVG plots, viewable offline) from a\n"
                "study's results (RESULTS = results.h5 or the study's directory).\n\n"
-               "  -o, --output DIR   output directory (must exist)\n");
+               "  -o, --output DIR   output directory (created if missing)\n");
 }
 
 int fpr_cmd_report(int argc, char **argv)
@@ -34,6 +34,8 @@ int fpr_cmd_report(int argc, char **argv)
     }
     fpr_study_results *r = NULL;
     int rc = fpr_results_read(argv[optind], &r);
+    if (!rc)
+        rc = fpr_mkdir_p(outdir);
     if (!rc)
         rc = fpr_report_write(r, outdir);
     fpr_study_results_free(r);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -153,4 +154,24 @@ void fpr_atomic_abort(fpr_atomic_file *a)
     free(a->tmp_path);
     memset(a, 0, sizeof *a);
     a->slot = -1;
+}
+
+/* ------------------------------------------------------------------ directories */
+int fpr_mkdir_p(const char *path)
+{
+    char buf[TMP_PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf)
+        return fpr_error(FPR_EIO, "%s: directory path empty or too long", path);
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return fpr_error(FPR_EIO, "%s: cannot create directory (%s)", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        return fpr_error(FPR_EIO, "%s: cannot create directory (%s)", buf, strerror(errno));
+    return FPR_OK;
 }

@@ -190,22 +190,6 @@ const fpr_backend *fpr_study_faulty(const fpr_backend *b)
 }
 
 /* ------------------------------------------------------------------ helpers */
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return fpr_error(FPR_EIO, "%s: cannot create directory", buf);
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) && errno != EEXIST)
-        return fpr_error(FPR_EIO, "%s: cannot create directory", buf);
-    return FPR_OK;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -544,7 +528,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
 
     char workdir[4096];
     snprintf(workdir, sizeof workdir, "%s/.work", o->outdir);
-    if ((rc = mkdir_p(workdir)))
+    if ((rc = fpr_mkdir_p(workdir)))
         goto out;
     static const char *const modes[2] = {"native", "all"};
     size_t total = ncases * 2 * o->noffsets;
