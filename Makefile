@@ -30,7 +30,12 @@ FPFLAGS := -ffp-contract=off -fno-math-errno
 # loops (float32 inputs, binary64 arithmetic: fp64, truth's filter) scalar. Vectorising
 # element-wise loops changes no value; FP reductions are never reassociated without
 # -ffast-math, which we never use.
+# (GCC spelling; clang, used by make fuzz, vectorises at -O2 already.)
+ifeq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
 VECFLAGS ?= -ftree-vectorize -fvect-cost-model=dynamic
+else
+VECFLAGS ?=
+endif
 EXTRA   ?=
 ifeq ($(CI),true)
 WERROR  ?= -Werror
