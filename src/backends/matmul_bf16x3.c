@@ -110,13 +110,6 @@ static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, d
     return mm_torch_peak(n_atom, S, 40.0); /* + hi/lo bf16 copies of the [S,N,5] operands */
 }
 
-static double value_to_d2(const fpr_backend *b, const void *cfg, double v)
-{
-    (void)b;
-    (void)cfg;
-    return v * v;
-}
-
 const fpr_backend fpr_backend_matmul_bf16x3 = {
     .version = 1,
     .name = "matmul_bf16x3",
@@ -130,5 +123,5 @@ const fpr_backend fpr_backend_matmul_bf16x3 = {
     .params_help = "round=nearest|nearest_away|zero (float32 -> bf16 splits, default nearest)",
     .d2_error_bound = bound,
     .torch_peak_bytes = torch_peak,
-    .value_to_d2 = value_to_d2,
+    .value_to_d2 = mm_value_to_d2,
 };

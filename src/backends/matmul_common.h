@@ -407,4 +407,22 @@ static inline double mm_torch_peak(double n_atom, double S, double extra_per_ato
     return S * (4.0 * N * N + 40.0 * N + extra_per_atom * N) + 2.0 * N * N;
 }
 
+
+/* ------------------------------------------------------------------ shared methods */
+/* The identity backends rank v = sqrt(max(0, dot)), a float32: v² is exact in binary64
+ * and is the computed D² their bounds cover. */
+static inline double mm_value_to_d2(const fpr_backend *b, const void *cfg, double v)
+{
+    (void)b;
+    (void)cfg;
+    return v * v;
+}
+
+/* Per-chain operands [x, y, z, norm] in float32 (no low parts). */
+static inline size_t mm_aux_bytes_plain(const fpr_backend *b, int64_t n)
+{
+    (void)b;
+    return mm_aux_bytes_k(n, 0);
+}
+
 #endif

@@ -168,13 +168,6 @@ static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, d
     return S * (28.0 * N * N + 120.0 * N) + N * N;
 }
 
-static double value_to_d2(const fpr_backend *b, const void *cfg, double v)
-{
-    (void)b;
-    (void)cfg;
-    return v * v;
-}
-
 const fpr_backend fpr_backend_matmul_comp = {
     .version = 1,
     .name = "matmul_comp",
@@ -185,5 +178,5 @@ const fpr_backend fpr_backend_matmul_comp = {
     .eval_f32 = eval,
     .d2_error_bound = bound,
     .torch_peak_bytes = torch_peak,
-    .value_to_d2 = value_to_d2,
+    .value_to_d2 = mm_value_to_d2,
 };

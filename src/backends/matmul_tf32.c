@@ -30,12 +30,6 @@
 
 static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_ZERO};
 
-static size_t aux_bytes(const fpr_backend *b, int64_t n)
-{
-    (void)b;
-    return mm_aux_bytes_k(n, 0);
-}
-
 static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
 {
     (void)b;
@@ -78,19 +72,12 @@ static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, d
     return mm_torch_peak(n_atom, S, 0.0);
 }
 
-static double value_to_d2(const fpr_backend *b, const void *cfg, double v)
-{
-    (void)b;
-    (void)cfg;
-    return v * v;
-}
-
 const fpr_backend fpr_backend_matmul_tf32 = {
     .version = 1,
     .name = "matmul_tf32",
     .summary = "torch.cdist identity with TF32 GEMM operands (GPU, matmul precision 'high')",
     .precision = FPR_PREC_F32,
-    .chain_aux_bytes = aux_bytes,
+    .chain_aux_bytes = mm_aux_bytes_plain,
     .prepare_chain = prepare,
     .eval_f32 = eval,
     .configure = configure,
@@ -99,5 +86,5 @@ const fpr_backend fpr_backend_matmul_tf32 = {
                    "core truncation); order=seq|rev|pairwise (default seq); fma=0|1 (default 1)",
     .d2_error_bound = bound,
     .torch_peak_bytes = torch_peak,
-    .value_to_d2 = value_to_d2,
+    .value_to_d2 = mm_value_to_d2,
 };
