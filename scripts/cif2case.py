@@ -43,6 +43,12 @@ Polymer or ligand (OF3 assign_molecule_type_ids, labels.py)
     AAD, PAA, MAA) -> protein, RNA, DNA, and everything else, including names the table
     does not know (simulation lipids, waters such as SOL or TIP3), -> ligand, as OF3 does
     for a component missing from _chem_comp. Residue names are never guessed from.
+  * PDB files without chain IDs (simulation output: CHARMM/NAMD) get their chains from
+    the segment ID (columns 73-76: PROA, SOLV, ...), so that waters and ions are not
+    counted into the protein's molecule-type vote; force-field names of standard residues
+    in PDB files (HSD HSE HSP HID HIE HIP -> HIS, CYX CYM -> CYS, ASH -> ASP, GLH -> GLU,
+    LYN -> LYS) are read as the standard residue (an extension; atoms a force field names
+    otherwise, such as CHARMM's ILE CD, are then absent from Appendix A's list and masked).
   * Branched entities (glycans): in mmCIF each oligosaccharide is one label_asym_id. A PDB
     file has no such label; gemmi gives every ligand residue its own chain, so here
     ligand residues joined by a covalent LINK where either is a saccharide (gemmi kind
@@ -197,6 +203,10 @@ GEMMI_KIND = {_K.AA: PROTEIN, _K.AAD: PROTEIN, _K.PAA: PROTEIN, _K.MAA: PROTEIN,
               _K.RNA: RNA, _K.DNA: DNA}
 SACCHARIDE_KINDS = (_K.PYR, _K.KET)
 
+# Simulation force fields' names of standard residues (protonation states, CHARMM/AMBER)
+SIM_RESIDUE_ALIASES = {"HSD": "HIS", "HSE": "HIS", "HSP": "HIS", "HID": "HIS", "HIE": "HIS",
+                       "HIP": "HIS", "CYX": "CYS", "CYM": "CYS", "ASH": "ASP", "GLH": "GLU",
+                       "LYN": "LYS"}
 WATER_NAMES = {"HOH", "DOD"}                                   # OF3 remove_waters
 SIM_WATER_NAMES = set("WAT SOL TIP TIP3 TIP3P TIP4 TIP4P TIP5P SPC SPCE T3P T4P T5P "
                       "H2O".split())                           # extension, see header
@@ -412,6 +422,12 @@ def read_model(src, model, stats):
     for ch in model:
         for r in ch:
             res = Residue(ch.name, ch.name, r, getattr(src, "names4", {}))
+            if src.format == "pdb" and not ch.name.strip() and r.segment.strip():
+                res.chain = r.segment.strip()      # simulation output: chain = segment
+            alias = SIM_RESIDUE_ALIASES.get(res.name) if src.format == "pdb" else None
+            if alias:
+                res.name = alias
+                stats["sim_aliases"] += 1
             res.atoms, had = select_altloc(res.atoms)
             stats["altloc_residues"] += int(had)
             residues.append(res)
@@ -705,7 +721,7 @@ def new_stats():
     return {"dropped": {}, "missing": 0, "altloc_residues": 0, "mse": 0, "arg_swapped": 0,
             "waters": 0, "aids": 0, "unl": 0, "hydrogens": 0, "small_polymers": 0,
             "unknown_polymers": 0, "ca_gap_chains": 0, "bonded_atomized": 0,
-            "zero_occupancy": 0, "glycan_merged": 0}
+            "zero_occupancy": 0, "glycan_merged": 0, "sim_aliases": 0}
 
 
 def convert(path, atomize_all=False, unit_cell=False, chains=None):
@@ -756,7 +772,9 @@ def convert(path, atomize_all=False, unit_cell=False, chains=None):
                  f"{s['unl']} UNL, {s['hydrogens']} H/D, {s['small_polymers']} chains for "
                  f"<= 3 residues, {s['unknown_polymers']} for all-UNK, {s['ca_gap_chains']} for "
                  f"CA gaps; {s['bonded_atomized']} bonded standard residues atomized; "
-                 f"{s['zero_occupancy']} zero-occupancy atoms masked; molecule types from "
+                 f"{s['zero_occupancy']} zero-occupancy atoms masked; "
+                 + (f"{s['sim_aliases']} force-field residue names read as standard; "
+                    if s["sim_aliases"] else "") + "molecule types from "
                  f"{src_kind}" + (f"; {s['glycan_merged']} glycan residues joined to their "
                                   "tree's chain" if s["glycan_merged"] else ""))
     x = np.stack([np.asarray(pm[1], dtype=np.float64) for pm in used])
