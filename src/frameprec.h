@@ -182,6 +182,12 @@ struct fpr_backend {
     void (*eval_f64)(const fpr_backend *b, const void *cfg, void *scratch,
                      const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n,
                      double *out);
+    /* Optional fused kernel of a float32 backend (brute force and grid): offers every
+     * column j0..j0+n-1 of row q to the running top-3 t under the canonical tie rule,
+     * skipping columns already in t (so a range may be offered twice); the same result
+     * as eval_f32 followed by inserting each value, only faster. */
+    void (*scan_f32)(const fpr_backend *b, const void *cfg, void *scratch,
+                     const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, fpr_top3 *t);
     /* Optional: the whole top-3 of nq rows at once (row positions q[0..nq-1] in the
      * chain), for backends that block rows or decide exactly (chunked, truth). When
      * non-NULL the driver calls it instead of eval_* + its own top-3. `extra` may be

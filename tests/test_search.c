@@ -169,6 +169,17 @@ static void test_grid_identity(void **state)
             char label[64];
             snprintf(label, sizeof label, "%s%s", kind_name[kind], shifted ? " +1000" : "");
             assert_int_equal(compare_all(c, label), 0);
+            /* the fused brute-force kernel of exact_diff (prefilter, seed window) against
+             * chunked_fp32, which ranks exact_diff's plain eval values block by block */
+            fpr_run_opts ro;
+            fpr_run_opts_init(&ro);
+            ro.search = FPR_SEARCH_BRUTE;
+            fpr_frames *fe = NULL, *fc = NULL;
+            assert_int_equal(fpr_frames_compute(c, fpr_backend_find("exact_diff"), &ro, &fe), FPR_OK);
+            assert_int_equal(fpr_frames_compute(c, fpr_backend_find("chunked_fp32"), &ro, &fc), FPR_OK);
+            assert_int_equal(differences(fe, fc), 0);
+            fpr_frames_free(fe);
+            fpr_frames_free(fc);
             fpr_case_free(c);
         }
     }

@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-enum { COL_BLOCK = 1024, DEFAULT_ROW_BLOCK = 16 };
+enum { COL_BLOCK = 1024, DEFAULT_ROW_BLOCK = 16, SEED_WINDOW = 32 };
 
 void fpr_run_opts_init(fpr_run_opts *o)
 {
@@ -327,13 +327,23 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
                            const fpr_chain_view *cv, int64_t r0, int64_t r1)
 {
     const fpr_backend *b = r->b;
-    for (int64_t i = r0; i < r1; i++)
+    for (int64_t i = r0; i < r1; i++) {
         fpr_top3_init(&r->top[i]);
+        if (b->scan_f32) { /* seed window first: the third falls fast (fused kernels
+                              skip what they already hold when the full pass repeats it) */
+            int64_t q = r->rows[i].pos;
+            int64_t w0 = q - SEED_WINDOW > 0 ? q - SEED_WINDOW : 0;
+            int64_t w1 = q + SEED_WINDOW + 1 < cv->n ? q + SEED_WINDOW + 1 : cv->n;
+            b->scan_f32(b, r->cfg, scratch, cv, q, w0, w1 - w0, &r->top[i]);
+        }
+    }
     for (int64_t j0 = 0; j0 < cv->n; j0 += COL_BLOCK) {
         int64_t n = cv->n - j0 < COL_BLOCK ? cv->n - j0 : COL_BLOCK;
         for (int64_t i = r0; i < r1; i++) {
             int64_t q = r->rows[i].pos;
-            if (b->eval_f32) {
+            if (b->scan_f32) {
+                b->scan_f32(b, r->cfg, scratch, cv, q, j0, n, &r->top[i]);
+            } else if (b->eval_f32) {
                 b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
                 fpr_top3_scan_f32(&r->top[i], vbuf, cv->idx + j0, n);
             } else {
@@ -703,7 +713,9 @@ static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *sc
                 while (e < m && p[e] == p[e - 1] + 1 && e - s < COL_BLOCK)
                     e++;
                 const int64_t j0 = p[s], len = e - s;
-                if (b->eval_f32) {
+                if (b->scan_f32) {
+                    b->scan_f32(b, r->cfg, scratch, cv, q, j0, len, t);
+                } else if (b->eval_f32) {
                     float *out = vbuf;
                     b->eval_f32(b, r->cfg, scratch, cv, q, j0, len, out);
                     for (int64_t k = 0; k < len; k++)
