@@ -205,8 +205,10 @@ int fpr_report_markdown(const fpr_study_results *r, FILE *out);
 int fpr_report_html(const fpr_study_results *r, FILE *out);
 
 int fpr_baseline_write(const fpr_study_results *r, const char *path);
-/* Returns 0 pass, 1 fail (printing what got worse on `out`), <0 error. */
+/* Returns 0 pass, 1 fail (printing what got worse on `out`), <0 error. The gate fails
+ * when it compared nothing, and on any result the baseline lacks unless allow_new. */
 int fpr_check(const fpr_study_results *r, const char *baseline, FILE *out);
+int fpr_check_ex(const fpr_study_results *r, const char *baseline, int allow_new, FILE *out);
 
 /* Writes text to path atomically (path.tmp.<pid>, rename). */
 int fpr_write_file_atomic(const char *path, const char *text, size_t len);
