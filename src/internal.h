@@ -57,6 +57,12 @@ const char *fpr_simd_name(int level);
  * (src/core/driver.c). Same result as inserting every value with fpr_top3_insert. */
 void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t n);
 
+/* Test hooks of --search grid (SPEC §12), for tests/test_driver.c only: scale of the
+ * error-bound slack in the stopping rule (1 = the rigorous rule; 0 removes it, the
+ * sabotage test) and the smallest chain the grid is used for (smaller chains are
+ * searched by brute force). Not thread-safe: set before fpr_frames_compute. */
+void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms);
+
 /* The memory limit loaders enforce before allocating: fpr_set_max_memory's value, or
  * the machine's physical memory when none is set. */
 uint64_t fpr_effective_memory_limit(void);
@@ -77,6 +83,26 @@ void fpr_tmp_release(int slot);
 /* mkdir -p: creates `path` and its missing parents. */
 int fpr_mkdir_p(const char *path);
 void fpr_tmp_cleanup_now(void);
+
+/* Path safety (src/io/atomic.c, SPEC §7 trust rules).
+ * fpr_input_regular refuses an input that is not a regular file (a FIFO would block
+ * forever; a device or directory is no input); `what` names it in the message.
+ * fpr_input_register records an input of this process (device and inode), so that no
+ * output replaces it. fpr_output_check refuses an output path that is empty, a symbolic
+ * link, a FIFO, a device, a socket or a directory, or one of the registered inputs:
+ * the temporary-and-rename would replace any of them by a regular file. Every atomic
+ * writer calls it; commands call it before computing, so a bad -o costs nothing.
+ * fpr_output_dir_check refuses an empty directory path or one that exists and is not
+ * a directory. */
+int fpr_input_regular(const char *path, const char *what);
+void fpr_input_register(const char *path);
+int fpr_output_check(const char *path);
+int fpr_output_dir_check(const char *dir);
+/* Takes an exclusive lock on directory `dir` (flock on the directory itself, so
+ * nothing is left behind; released at exit) for a writer of many files (study, merge):
+ * a second writer is refused. Returns the descriptor in *fd (fpr_dir_unlock closes). */
+int fpr_dir_lock(const char *dir, int *fd);
+void fpr_dir_unlock(int fd);
 
 /* Atomic text output (JSON, Markdown, CSV): write to `path`.tmp.<pid> through a->fp,
  * then commit renames it into place (or abort removes it). */

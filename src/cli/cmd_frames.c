@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "internal.h"
 
 static void help(FILE *o)
 {
@@ -16,6 +17,8 @@ static void help(FILE *o)
             "  -o, --output FILE     frames file to write (atomically)\n"
             "  -p, --params K=V,...  backend options (frameprec backends --verbose)\n"
             "      --angle STAGE     angle stage: backend (default), f32, f64, exact\n"
+            "      --search S        candidate search: grid (default, SPEC §12) or brute;\n"
+            "                        the same frames and top values either way\n"
             "  -j, --jobs N          threads (results identical for any N)\n"
             "      --atomize-all     treat every atom as an atomized token\n"
             "      --translate A     add A angstrom to every coordinate first\n"
@@ -30,6 +33,7 @@ int fpr_cmd_frames(int argc, char **argv)
         {"params", required_argument, 0, 'p'},  {"angle", required_argument, 0, 'A'},
         {"jobs", required_argument, 0, 'j'},    {"atomize-all", no_argument, 0, 'Z'},
         {"translate", required_argument, 0, 'T'}, {"max-memory", required_argument, 0, 'M'},
+        {"search", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *bname = NULL, *outp = NULL;
@@ -56,6 +60,11 @@ int fpr_cmd_frames(int argc, char **argv)
                 return fpr_cli_fail("frames", fpr_error(FPR_EUSAGE, "--jobs needs 1..1024"));
             ro.jobs = (int)v;
             break;
+        case 's':
+            if ((ro.search = fpr_search_parse(optarg)) < 0)
+                return fpr_cli_fail("frames", fpr_error(FPR_EUSAGE, "--search must be grid or "
+                                                        "brute (got '%s')", optarg));
+            break;
         case 'Z': atomize = 1; break;
         case 'T':
             if (fpr_cli_parse_double(optarg, &shift))
@@ -81,7 +90,11 @@ int fpr_cmd_frames(int argc, char **argv)
         return fpr_cli_fail("frames", FPR_EUSAGE);
     fpr_case *c = NULL, *c2 = NULL;
     fpr_frames *f = NULL;
-    int rc = fpr_case_read(argv[optind], &c);
+    /* the output is checked before any computing: never the input, a link, a FIFO, a device */
+    fpr_input_register(argv[optind]);
+    int rc = fpr_output_check(outp);
+    if (!rc)
+        rc = fpr_case_read(argv[optind], &c);
     if (!rc && atomize && !(rc = fpr_case_atomize_all(c, &c2))) {
         fpr_case_free(c);
         c = c2;
@@ -101,9 +114,9 @@ int fpr_cmd_frames(int argc, char **argv)
         for (int64_t k = 0; k < f->S * f->n_token; k++)
             nvalid += f->valid_frame_mask[k];
         fprintf(stderr, "frameprec frames: %s: backend %s, %lld samples, %lld tokens "
-                        "(%lld atomized), %lld valid frames, %.3f s -> %s\n",
+                        "(%lld atomized), %lld valid frames, %.3f s (search %s) -> %s\n",
                 c->name, b->name, (long long)c->S, (long long)c->n_token, (long long)nat,
-                (long long)nvalid, f->seconds, outp);
+                (long long)nvalid, f->seconds, fpr_search_name(ro.search), outp);
     }
     fpr_frames_free(f);
     fpr_case_free(c);

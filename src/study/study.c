@@ -21,7 +21,7 @@ void fpr_study_opts_init(fpr_study_opts *o)
     o->offsets = offsets;
     o->noffsets = 4;
     o->native = o->atomize_all = 1;
-    o->atomize_all_max_atoms = 60000;
+    o->atomize_all_max_atoms = 0; /* no cap: the grid search makes 6ZU5 all-atomized cheap */
     o->jobs = 1;
     o->shard_n = 1;
     o->reference = "truth";
@@ -180,11 +180,13 @@ const fpr_backend *fpr_study_faulty(const fpr_backend *b)
     fault_copy = *b;
     snprintf(fault_name, sizeof fault_name, "%s", b->name); /* same name: the gate names it */
     fault_copy.name = fault_name;
+    /* every method the driver may call (block_top3 for --search brute, eval_* for
+     * the grid), so the fault shows whatever the search */
     if (b->block_top3)
         fault_copy.block_top3 = fault_block;
-    else if (b->eval_f32)
+    if (b->eval_f32)
         fault_copy.eval_f32 = fault_eval_f32;
-    else
+    if (b->eval_f64)
         fault_copy.eval_f64 = fault_eval_f64;
     return &fault_copy;
 }
@@ -326,6 +328,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     fpr_run_opts ro;
     fpr_run_opts_init(&ro);
     ro.jobs = o->jobs;
+    ro.search = o->search;
     progress(x, key, x->ref->name);
     if ((rc = fpr_frames_compute(c, x->ref, &ro, &truth)))
         goto done;
@@ -444,6 +447,8 @@ int fpr_study_run_all(const fpr_study_opts *o)
     char machine[512];
     char created[64];
 
+    if ((rc = fpr_output_dir_check(o->outdir)))
+        return rc;
     if (o->shard_n < 1 || o->shard_i < 0 || o->shard_i >= o->shard_n)
         return fpr_error(FPR_EUSAGE, "--shard I/N needs 0 <= I < N (got %d/%d)", o->shard_i,
                          o->shard_n);
@@ -485,14 +490,28 @@ int fpr_study_run_all(const fpr_study_opts *o)
                 rc = FPR_EUSAGE;
                 goto out;
             }
+            for (size_t i = 0; i < x.nb; i++)
+                if (x.bs[i] == b) {
+                    rc = fpr_error(FPR_EUSAGE, "--backends lists '%s' twice", t);
+                    break;
+                }
+            if (rc)
+                break;
             if (b != x.ref && x.nb < fpr_backend_count())
                 x.bs[x.nb++] = b;
         }
         free(list);
+        if (rc)
+            goto out;
     } else {
         for (size_t i = 0; i < fpr_backend_count(); i++)
             if (fpr_backend_at(i) != x.ref && fpr_backend_at(i)->precision != FPR_PREC_EXACT)
                 x.bs[x.nb++] = fpr_backend_at(i);
+    }
+    if (x.nb == 0) {
+        rc = fpr_error(FPR_EUSAGE, "no backend to study: --backends names only the reference "
+                       "(%s), which every backend is compared with", x.ref->name);
+        goto out;
     }
     if (o->inject_fault) {
         size_t i;

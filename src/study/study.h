@@ -171,6 +171,7 @@ typedef struct fpr_study_opts {
     int native, atomize_all; /* which atomization modes */
     int64_t atomize_all_max_atoms; /* skip atomize-all above this many atoms (0: no cap) */
     int jobs;
+    int search;             /* FPR_SEARCH_* for every driver run (default grid) */
     int quiet;
     int shard_i, shard_n;
     const char *inject_fault; /* test hook: corrupt this backend's values */
@@ -204,8 +205,10 @@ int fpr_report_markdown(const fpr_study_results *r, FILE *out);
 int fpr_report_html(const fpr_study_results *r, FILE *out);
 
 int fpr_baseline_write(const fpr_study_results *r, const char *path);
-/* Returns 0 pass, 1 fail (printing what got worse on `out`), <0 error. */
+/* Returns 0 pass, 1 fail (printing what got worse on `out`), <0 error. The gate fails
+ * when it compared nothing, and on any result the baseline lacks unless allow_new. */
 int fpr_check(const fpr_study_results *r, const char *baseline, FILE *out);
+int fpr_check_ex(const fpr_study_results *r, const char *baseline, int allow_new, FILE *out);
 
 /* Writes text to path atomically (path.tmp.<pid>, rename). */
 int fpr_write_file_atomic(const char *path, const char *text, size_t len);
