@@ -1,6 +1,12 @@
 #!/bin/bash
-# Converter test: scripts/cif2case.py on the hand-written tests/data/mini.cif, checked
-# against hand-written expectations (tests/test_cif2case.py). Run by `make test`.
+# Converter test: scripts/cif2case.py on the hand-written tests/data/mini.cif and on
+# small fixtures tests/test_cif2case.py writes (variants of mini.cif, PDB files), checked
+# against hand-written expectations. One case for each OpenFold3 reading rule and each
+# refusal: mmCIF without occupancy columns, altloc by summed occupancy with ties,
+# crystallization aids, simulation waters (SOL/TIP3/WAT) and lipids, a glycan tree in PDB
+# and mmCIF (same chains, bonded ASN atomized), BinaryCIF, a missing --chains chain, an
+# unwritable or missing output folder, a malformed file (one line, no traceback), unique
+# temporary names and per-option default case names. Run by `make test`.
 # Needs Debian's python3-gemmi, python3-h5py, python3-numpy: installed when missing and
 # we are root, otherwise the test says SKIPPED (exit 0).
 set -u
