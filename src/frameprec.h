@@ -128,6 +128,8 @@ int fpr_frames_read_external(const char *path, int64_t S, int64_t n_token, fpr_f
                              int *have_idx);
 /* A root string attribute of an HDF5 file (*out NULL when absent; caller frees). */
 int fpr_frames_attr_string(const char *path, const char *name, char **out);
+/* A root numeric attribute (*present 0 when absent). */
+int fpr_frames_attr_double(const char *path, const char *name, int *present, double *out);
 
 /* ---------------------------------------------------------------- backend interface (SPEC §3) */
 

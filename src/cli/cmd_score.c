@@ -263,10 +263,14 @@ int fpr_cmd_score(int argc, char **argv)
     }
     if (!rc)
         rc = fpr_frames_read_external(x.frames_path, c->S, c->n_token, &ext, &x.have_idx);
-    char *arith = NULL;
-    if (!rc && !as_name) {
+    char *arith = NULL, *aparams = NULL;
+    if (!rc && !as_name) { /* the declared arithmetic the adapter recorded */
         rc = fpr_frames_attr_string(x.frames_path, "arithmetic", &arith);
-        as_name = arith ? arith : "exact_diff";
+        if (!rc && !params)
+            rc = fpr_frames_attr_string(x.frames_path, "arithmetic_params", &aparams);
+        as_name = arith && arith[0] ? arith : "exact_diff";
+        if (aparams && aparams[0])
+            params = aparams;
     }
     if (!rc && !(as = fpr_backend_find(as_name)))
         rc = FPR_EUSAGE;
@@ -298,6 +302,7 @@ int fpr_cmd_score(int argc, char **argv)
         }
     }
     free(arith);
+    free(aparams);
     fpr_score_free(sc);
     fpr_frames_free(ext);
     fpr_frames_free(truth);

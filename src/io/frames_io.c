@@ -253,3 +253,15 @@ int fpr_frames_attr_string(const char *path, const char *name, char **out)
     H5Fclose(h);
     return rc;
 }
+
+int fpr_frames_attr_double(const char *path, const char *name, int *present, double *out)
+{
+    *present = 0;
+    hid_t h;
+    int rc = fpr_h5_open_read(path, &h);
+    if (rc)
+        return rc;
+    rc = fpr_h5_attr_double(h, path, name, present, out);
+    H5Fclose(h);
+    return rc;
+}

@@ -220,6 +220,9 @@ typedef struct fpr_study_opts {
     int keep_work;
     int no_report;
     const char *reference;  /* default "truth" */
+    /* --import NAME=DIR (SPEC §11): frames of another program, one file per run in DIR,
+     * become row NAME beside the backends. */
+    const char *const *imports; size_t nimports;
 } fpr_study_opts;
 void fpr_study_opts_init(fpr_study_opts *o);
 int fpr_study_run_all(const fpr_study_opts *o);
