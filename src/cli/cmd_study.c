@@ -22,14 +22,18 @@ static void help(FILE *o)
             "  -b, --backends A,B      only these backends (default: every registered one)\n"
             "      --offsets L         translation offsets in A, comma list (default 0,10,100,1000)\n"
             "      --modes M           native, all or native,all (default)\n"
-            "      --max-atomize-all N skip atomize-all for cases above N atoms (default 60000;\n"
-            "                          0 = no cap)\n"
+            "      --max-atomize-all N skip atomize-all for cases above N atoms (default 0 =\n"
+            "                          no cap)\n"
+            "      --search S          candidate search: grid (default) or brute; same results\n"
             "  -j, --jobs N            threads for the driver (results identical for any N)\n"
             "      --shard I/N         run only slice I (0-based) of N; join with `frameprec merge`\n"
             "      --reference NAME    reference backend (default truth)\n"
             "      --no-report         write results.h5 and summary.json only\n"
             "      --keep-work         keep DIR/.work/ after success\n"
             "      --max-memory B      refuse cases needing more than B bytes\n"
+            "      --import NAME=DIR   score another program's frames (DIR: one file per case,\n"
+            "                          mode, offset; scripts/torch_frames.py) as row NAME\n"
+            "                          (repeatable; see the README for DIR's layout)\n"
             "      --inject-fault NAME TEST HOOK: corrupt backend NAME's values so the gate\n"
             "                          (`frameprec check`) must fail; never for real studies\n"
             "  -q, --quiet             no progress line (shown only when stderr is a terminal)\n");
@@ -44,12 +48,16 @@ int fpr_cmd_study(int argc, char **argv)
         {"shard", required_argument, 0, 'S'},    {"reference", required_argument, 0, 'R'},
         {"no-report", no_argument, 0, 'N'},      {"keep-work", no_argument, 0, 'K'},
         {"max-memory", required_argument, 0, 'M'}, {"inject-fault", required_argument, 0, 'F'},
+        {"import", required_argument, 0, 'I'},
+        {"search", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fpr_study_opts so;
     fpr_study_opts_init(&so);
     double *offs = NULL; /* --offsets: as many as given */
     size_t noffs_cap = 0;
+    const char *imports[32];
+    size_t nimports = 0;
     long v;
     uint64_t bytes;
     int ch;
@@ -131,6 +139,11 @@ int fpr_cmd_study(int argc, char **argv)
             break;
         }
         case 'R': so.reference = optarg; break;
+        case 's':
+            if ((so.search = fpr_search_parse(optarg)) < 0)
+                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--search must be grid or "
+                                                       "brute (got '%s')", optarg));
+            break;
         case 'N': so.no_report = 1; break;
         case 'K': so.keep_work = 1; break;
         case 'M':
@@ -141,6 +154,11 @@ int fpr_cmd_study(int argc, char **argv)
             fpr_set_max_memory(bytes);
             break;
         case 'F': so.inject_fault = optarg; break;
+        case 'I':
+            if (nimports == 32)
+                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "at most 32 --import"));
+            imports[nimports++] = optarg;
+            break;
         case 'q': so.quiet = 1; break;
         case 'h': help(stdout); return 0;
         default: help(stderr); return 2;
@@ -150,6 +168,8 @@ int fpr_cmd_study(int argc, char **argv)
         help(stderr);
         return 2;
     }
+    so.imports = imports;
+    so.nimports = nimports;
     so.cases = (const char *const *)(argv + optind);
     so.ncases = (size_t)(argc - optind);
     int rc = fpr_study_run_all(&so);

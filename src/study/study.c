@@ -14,6 +14,7 @@
 
 #include <nettle/sha2.h>
 
+#include "io/jsonutil.h"
 #include "study/study.h"
 
 void fpr_study_opts_init(fpr_study_opts *o)
@@ -23,7 +24,7 @@ void fpr_study_opts_init(fpr_study_opts *o)
     o->offsets = offsets;
     o->noffsets = 4;
     o->native = o->atomize_all = 1;
-    o->atomize_all_max_atoms = 60000;
+    o->atomize_all_max_atoms = 0; /* no cap: the grid search makes 6ZU5 all-atomized cheap */
     o->jobs = 1;
     o->shard_n = 1;
     o->reference = "truth";
@@ -182,11 +183,13 @@ const fpr_backend *fpr_study_faulty(const fpr_backend *b)
     fault_copy = *b;
     snprintf(fault_name, sizeof fault_name, "%s", b->name); /* same name: the gate names it */
     fault_copy.name = fault_name;
+    /* every method the driver may call (block_top3 for --search brute, eval_* for
+     * the grid), so the fault shows whatever the search */
     if (b->block_top3)
         fault_copy.block_top3 = fault_block;
-    else if (b->eval_f32)
+    if (b->eval_f32)
         fault_copy.eval_f32 = fault_eval_f32;
-    else
+    if (b->eval_f64)
         fault_copy.eval_f64 = fault_eval_f64;
     return &fault_copy;
 }
@@ -356,6 +359,8 @@ typedef struct study_ctx {
     const fpr_backend *ref;
     const fpr_backend **bs;
     size_t nb;
+    size_t nimp;          /* --import NAME=DIR: rows after the nb backends */
+    char **imp_name, **imp_dir;
     fpr_study_results hdr;
     size_t done, total;
     double t0;
@@ -368,6 +373,100 @@ static void progress(study_ctx *x, const char *key, const char *what)
     fprintf(stderr, "\r\033[Kstudy [%zu/%zu] %.0fs  %s  %s", x->done + 1, x->total,
             fpr_now() - x->t0, key, what);
     fflush(stderr);
+}
+
+/* One imported row of a run: DIR/<key>.h5 written by another program (layout: README,
+ * scripts/torch_frames.py), checked to be this run's (case name, mode, offset when the
+ * file records them), indices recovered from phi when absent, then scored with the
+ * study's comparison as the arithmetic the file declares (attribute `arithmetic`,
+ * default exact_diff; `arithmetic_params`). Its contract: identical to that
+ * arithmetic's own frames except tie-order tokens — ident_diff counts the rest, so the
+ * gate fails on any other difference. */
+static int import_one(study_ctx *x, const fpr_case *c, const fpr_case *base, const char *mode,
+                      double offset, const char *key, const fpr_frames *truth,
+                      fpr_frames *const *fr, size_t i, fpr_study_backend *sb,
+                      fpr_token_results **tok)
+{
+    char path[4096 + 600];
+    snprintf(path, sizeof path, "%s/%s.h5", x->imp_dir[i], key);
+    if (access(path, R_OK) != 0)
+        return fpr_error(FPR_EIO, "study --import %s=%s: %s is missing (one file per case, "
+                         "atomization mode and offset: scripts/torch_frames.py writes them)",
+                         x->imp_name[i], x->imp_dir[i], path);
+    char *cn = NULL, *fm = NULL, *arith = NULL, *aparams = NULL;
+    fpr_frames *f = NULL, *decl_own = NULL;
+    fpr_score *sc = NULL;
+    int have_idx = 0, rc;
+    if ((rc = fpr_frames_attr_string(path, "case_name", &cn)) ||
+        (rc = fpr_frames_attr_string(path, "mode", &fm)) ||
+        (rc = fpr_frames_attr_string(path, "arithmetic", &arith)) ||
+        (rc = fpr_frames_attr_string(path, "arithmetic_params", &aparams)))
+        goto out;
+    if ((cn && base->name && strcmp(cn, base->name) != 0) || (fm && strcmp(fm, mode) != 0)) {
+        rc = fpr_error(FPR_EFORMAT, "study --import %s: %s records case '%s', mode '%s', but "
+                       "is read for case '%s', mode '%s'", x->imp_name[i], path, cn ? cn : "?",
+                       fm ? fm : "?", base->name ? base->name : "?", mode);
+        goto out;
+    }
+    {
+        double off_rec;
+        int present = 0;
+        if ((rc = fpr_frames_attr_double(path, "offset", &present, &off_rec)))
+            goto out;
+        if (present && off_rec != offset) {
+            rc = fpr_error(FPR_EFORMAT, "study --import %s: %s records offset %g, read for %g",
+                           x->imp_name[i], path, off_rec, offset);
+            goto out;
+        }
+    }
+    const char *an = arith && arith[0] ? arith : "exact_diff";
+    const char *ap = aparams && aparams[0] ? aparams : NULL;
+    const fpr_backend *as = fpr_backend_find(an);
+    if (!as) {
+        rc = FPR_EUSAGE;
+        goto out;
+    }
+    if ((rc = fpr_frames_read_external(path, c->S, c->n_token, &f, &have_idx)))
+        goto out;
+    const fpr_frames *decl = NULL;
+    for (size_t j = 0; !ap && j < x->nb; j++)
+        if (x->bs[j] == as)
+            decl = fr[j];
+    if (!decl) {
+        fpr_run_opts ro;
+        fpr_run_opts_init(&ro);
+        ro.jobs = x->o->jobs;
+        ro.params = ap;
+        if ((rc = fpr_frames_compute(c, as, &ro, &decl_own)))
+            goto out;
+        decl = decl_own;
+    }
+    int64_t amb = 0, unm = 0;
+    if (!have_idx && (rc = fpr_score_recover(c, truth, f, &amb, &unm)))
+        goto out;
+    if ((rc = fpr_score_run(c, truth, f, decl, as, ap, x->o->jobs, &sc)))
+        goto out;
+    sb->m = sc->m;
+    sb->m.ident_diff = sc->vs_declared;
+    void *cfg = NULL;
+    if (as->configure && (rc = as->configure(as, ap, &cfg)))
+        goto out;
+    sb->m.torch_bytes = as->torch_peak_bytes(as, cfg, (double)c->n_atom, (double)c->n_token,
+                                             (double)c->S);
+    sb->m.torch_bytes_42k = as->torch_peak_bytes(as, cfg, 42000.0, 42000.0, 1.0);
+    if (cfg && as->cfg_free)
+        as->cfg_free(cfg);
+    *tok = sc->tr;
+    sc->tr = NULL;
+out:
+    fpr_score_free(sc);
+    fpr_frames_free(f);
+    fpr_frames_free(decl_own);
+    free(cn);
+    free(fm);
+    free(arith);
+    free(aparams);
+    return rc;
 }
 
 static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double offset,
@@ -407,13 +506,15 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     run.n_token = c->n_token;
     for (int64_t t = 0; t < c->n_token; t++)
         run.n_atomized += c->is_atomized[t] != 0;
-    run.nb = x->nb;
-    run.b = fpr_calloc(x->nb + 1, sizeof *run.b);
+    size_t nrow = x->nb + x->nimp;
+    run.nb = nrow;
+    run.b = fpr_calloc(nrow + 1, sizeof *run.b);
     char names[64][128];
-    for (size_t i = 0; i < x->nb && i < 64; i++)
-        snprintf(names[i], sizeof names[i], "%s", x->bs[i]->name);
-    fpr_frames **fr = fpr_calloc(x->nb + 1, sizeof *fr);
-    fpr_token_results **tok = fpr_calloc(x->nb + 1, sizeof *tok);
+    for (size_t i = 0; i < nrow && i < 64; i++)
+        snprintf(names[i], sizeof names[i], "%s",
+                 i < x->nb ? x->bs[i]->name : x->imp_name[i - x->nb]);
+    fpr_frames **fr = fpr_calloc(nrow + 1, sizeof *fr);
+    fpr_token_results **tok = fpr_calloc(nrow + 1, sizeof *tok);
     fpr_frames *truth = NULL;
     if (!run.b || !fr || !tok || !kbuf || !wkey || !sha) {
         rc = FPR_ENOMEM;
@@ -422,6 +523,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     fpr_run_opts ro;
     fpr_run_opts_init(&ro);
     ro.jobs = o->jobs;
+    ro.search = o->search;
     progress(x, key, x->ref->name);
     if ((rc = fpr_frames_compute(c, x->ref, &ro, &truth)))
         goto done;
@@ -487,9 +589,18 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             run.b[i].m.ident_diff = diff;
         }
     }
+    /* Imported implementations: their frames scored as the arithmetic they declare */
+    for (size_t i = 0; i < x->nimp; i++) {
+        fpr_study_backend *sb = &run.b[x->nb + i];
+        sb->name = names[x->nb + i];
+        fpr_metrics_init(&sb->m);
+        progress(x, key, sb->name);
+        if ((rc = import_one(x, c, base, mode, offset, key, truth, fr, i, sb, &tok[x->nb + i])))
+            goto done;
+    }
     rc = fpr_results_write_run(work_path, &x->hdr, &run, tok, truth, c);
 done:
-    for (size_t i = 0; i < x->nb; i++) {
+    for (size_t i = 0; i < nrow; i++) {
         if (fr)
             fpr_frames_free(fr[i]);
         if (tok)
@@ -513,6 +624,8 @@ static int reusable(const char *path, const study_ctx *x, const char *work_key)
 {
     if (access(path, R_OK) != 0)
         return 0;
+    if (x->nimp) /* imported files can change under the same name: always score afresh */
+        return 0;
     fpr_study_results *r = NULL;
     if (fpr_results_read(path, &r)) {
         fpr_clear_error();
@@ -535,9 +648,11 @@ static void put_work_key(char hex[65], const study_ctx *x, const char *names, co
         snprintf(hex, 65, "unavailable"); /* never matches a stored key */
         return;
     }
-    fprintf(t.f, "frameprec-work 1\nprogram %s\nsimd %s\nreference %s\nbackends %s\n"
-                 "inject_fault %s\ncase %s\npath %s\nname %s\nmode %s\noffset %a\n",
-            program_id(), fpr_simd_name(fpr_simd_level()), x->ref->name, names,
+    fprintf(t.f, "frameprec-work 1\nprogram %s\nsimd %s\nsearch %s\nreference %s\n"
+                 "backends %s\ninject_fault %s\ncase %s\npath %s\nname %s\nmode %s\n"
+                 "offset %a\n",
+            program_id(), fpr_simd_name(fpr_simd_level()), fpr_search_name(x->o->search),
+            x->ref->name, names,
             x->o->inject_fault ? x->o->inject_fault : "-", sha, path, name, mode, off);
     char *p = text_close(&t);
     if (p)
@@ -602,7 +717,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
     size_t nplan = 0;
     char *plan_text = NULL, shard[48];
     int lockfd = -1;
-    char notes[2048] = "";
+    char notes[8192] = "";
     char machine[512];
     char created[64];
 
@@ -684,6 +799,76 @@ int fpr_study_run_all(const fpr_study_opts *o)
         size_t l = strlen(notes);
         snprintf(notes + l, sizeof notes - l, "TEST RUN: --inject-fault corrupted backend %s. ",
                  o->inject_fault);
+    }
+    if (o->nimports) {
+        x.imp_name = fpr_calloc(o->nimports + 1, sizeof *x.imp_name);
+        x.imp_dir = fpr_calloc(o->nimports + 1, sizeof *x.imp_dir);
+        if (!x.imp_name || !x.imp_dir) {
+            rc = FPR_ENOMEM;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < o->nimports; i++) {
+        const char *spec = o->imports[i], *eq = strchr(spec, '=');
+        size_t nl = eq ? (size_t)(eq - spec) : 0;
+        int ok = eq && nl > 0 && nl < 100 && eq[1];
+        for (size_t q = 0; ok && q < nl; q++)
+            ok = isalnum((unsigned char)spec[q]) || spec[q] == '_' || spec[q] == '-' ||
+                 spec[q] == '.' || spec[q] == ':';
+        if (!ok) {
+            rc = fpr_error(FPR_EUSAGE, "--import '%s': expected NAME=DIR, NAME of letters, "
+                           "digits, _ - . : (at most 99)", spec);
+            goto out;
+        }
+        char nbuf[100];
+        memcpy(nbuf, spec, nl);
+        nbuf[nl] = 0;
+        x.imp_name[i] = fpr_strdup(nbuf);
+        x.imp_dir[i] = fpr_strdup(eq + 1);
+        x.nimp = i + 1;
+        if (!x.imp_name[i] || !x.imp_dir[i]) {
+            rc = FPR_ENOMEM;
+            goto out;
+        }
+        struct stat sd;
+        if (stat(x.imp_dir[i], &sd) != 0 || !S_ISDIR(sd.st_mode)) {
+            rc = fpr_error(FPR_EIO, "--import %s: %s is not a directory", x.imp_name[i],
+                           x.imp_dir[i]);
+            goto out;
+        }
+        int clash = fpr_backend_find(x.imp_name[i]) != NULL;
+        fpr_clear_error();
+        for (size_t j = 0; j < i; j++)
+            clash |= strcmp(x.imp_name[j], x.imp_name[i]) == 0;
+        if (clash) {
+            rc = fpr_error(FPR_EUSAGE, "--import %s: the name is already a backend or another "
+                           "import; choose another", x.imp_name[i]);
+            goto out;
+        }
+        char mp[4200];
+        snprintf(mp, sizeof mp, "%s/manifest.json", x.imp_dir[i]);
+        const char *fn = "?", *dev = "?", *dn = "?", *tv = "?", *pr = "?", *ar = "?";
+        json_t *man = NULL;
+        if (access(mp, R_OK) == 0 && fpr_json_read_file(mp, &man) == FPR_OK) {
+            const char *const keys[6] = {"function", "device", "device_name", "torch_version",
+                                         "matmul_precision", "arithmetic"};
+            const char **dst[6] = {&fn, &dev, &dn, &tv, &pr, &ar};
+            for (int k = 0; k < 6; k++) {
+                const json_t *v = json_object_get(man, keys[k]);
+                if (json_is_string(v))
+                    *dst[k] = json_string_value(v);
+            }
+        }
+        fpr_clear_error();
+        size_t l = strlen(notes);
+        snprintf(notes + l, sizeof notes - l, "Imported row %s: frames of another program "
+                 "from %s (function %s, device %s (%s), torch %s, matmul precision %s), scored "
+                 "as %s. ", x.imp_name[i], x.imp_dir[i], fn, dev, dn, tv, pr, ar);
+        json_decref(man);
+    }
+    if (x.nb + x.nimp > 64) {
+        rc = fpr_error(FPR_EUSAGE, "study: at most 64 backends and imports together");
+        goto out;
     }
     names = join_names(x.bs, x.nb);
     fpr_study_machine(machine, sizeof machine);
@@ -815,9 +1000,12 @@ int fpr_study_run_all(const fpr_study_opts *o)
                 o->native && o->atomize_all ? "," : "", o->atomize_all ? "all" : "");
         for (size_t oi = 0; oi < o->noffsets; oi++)
             fprintf(t.f, "%s%.17g", oi ? "," : " ", o->offsets[oi]);
-        fprintf(t.f, "\nmax_atomize_all %lld\ninject_fault %s\nshards %d\n",
+        fprintf(t.f, "\nmax_atomize_all %lld\ninject_fault %s\nsearch %s\nimports",
                 (long long)o->atomize_all_max_atoms, o->inject_fault ? o->inject_fault : "-",
-                o->shard_n);
+                fpr_search_name(o->search));
+        for (size_t i = 0; i < x.nimp; i++)
+            fprintf(t.f, " %s=%s", x.imp_name[i], x.imp_dir[i]);
+        fprintf(t.f, "\nshards %d\n", o->shard_n);
         for (size_t ci = 0; ci < ncases; ci++)
             fprintf(t.f, "case %s %s\n", pc[ci].sha, pc[ci].name);
         if (!(plan_text = text_close(&t))) {
@@ -931,6 +1119,12 @@ out:
     free(plan_text);
     free(names);
     free(x.bs);
+    for (size_t i = 0; i < x.nimp; i++) {
+        free(x.imp_name[i]);
+        free(x.imp_dir[i]);
+    }
+    free(x.imp_name);
+    free(x.imp_dir);
     if (owned) {
         for (size_t i = 0; i < ncases; i++)
             free(owned[i]);
