@@ -18,7 +18,7 @@ expect() {
     shift 4
     timeout 20 "$@" >"$T/out" 2>"$T/err"
     local rc=$?
-    if [ "$rc" = "$want" ] && grep -Eq -- "$re" "$T/err" "$T/out"; then
+    if [ "$rc" = "$want" ] && { [ -z "$re" ] || grep -Eq -- "$re" "$T/err" "$T/out"; }; then
         ok "$what"
     else
         bad "$what: exit $rc (want $want), output:"; cat "$T/err" "$T/out" | head -5
@@ -199,6 +199,31 @@ sleep 1.1
 "$FP" frames --backend truth -q "$T/same1.h5" -o "$T/fr2.h5"
 cmp -s "$T/same1.h5" "$T/same2.h5" && ok "gen writes byte-identical files" || bad "gen output differs between runs"
 cmp -s "$T/fr1.h5" "$T/fr2.h5" && ok "frames writes byte-identical files" || bad "frames output differs between runs"
+
+# --- names from case files: escaped in reports, any length, (checked with h5py)
+PY=/usr/bin/python3
+if $PY -c 'import h5py' 2>/dev/null; then
+    rename() { $PY -c 'import h5py, sys; f = h5py.File(sys.argv[1], "r+"); f.attrs["name"] = sys.argv[2]' "$1" "$2"; }
+    cp "$T/lig.h5" "$T/html.h5"
+    rename "$T/html.h5" '<img src=x onerror=alert(1)>**bold**'
+    "$FP" study "$T/html.h5" --offsets 0 --modes native --backends fp64 -q -o "$T/html" >/dev/null 2>&1 ||
+        bad "study of a case named with HTML"
+    if grep -qE '(^|[^\\])<img' "$T/html/report.md" || grep -q '<img' "$T/html/report.html" ||
+       ! grep -q '&lt;img' "$T/html/report.html" || ! grep -qF '\*\*bold' "$T/html/report.md"; then
+        bad "a case name's HTML reaches the report unescaped"
+    else
+        ok "a case name's HTML and Markdown are escaped in report.md and report.html"
+    fi
+    cp "$T/lig.h5" "$T/long.h5"
+    rename "$T/long.h5" "$(printf 'n%.0s' $(seq 300))"
+    expect 0 "" "a 300-character case name studies fine" -- \
+        "$FP" study "$T/long.h5" --offsets 0 --modes native --backends fp64 -q --no-report -o "$T/long"
+    expect 1 "attribute 'inf' = 0.5 does not exceed" "a case with inf = 0.5 is refused before computing" -- \
+        bash -c "cp '$T/lig.h5' '$T/inf.h5' && $PY -c \"import h5py; h5py.File('$T/inf.h5','r+').attrs['inf']=0.5\" && '$FP' study '$T/lig.h5' '$T/inf.h5' -q -o '$T/infdir'"
+    [ -e "$T/infdir" ] && bad "the refused study created its directory" || ok "nothing computed or written for it"
+else
+    echo "skip names from case files: python3-h5py not installed"
+fi
 
 # --- make test under nohup (SIGINT ignored): the signal test sets the action it needs
 B=${BUILD:-build}

@@ -65,12 +65,47 @@ static void t_set(tbl *t, int r, int c, const char *fmt, ...)
 
 static void t_free(tbl *t) { free(t->cell); }
 
-/* Inline Markdown subset used in cells and prose: `code` and **bold**. */
+/* A name from a case file as literal text inside a Markdown line: the characters that
+ * Markdown or HTML could read there (backslash, backtick, * _ [ ] < > & ~ !) get a
+ * backslash, the CommonMark escape, so a name like "<img src=x>" or "**x**" shows as
+ * itself (md_inline_html undoes the escape for report.html); '|' is left to t_md,
+ * which escapes it in cells; control characters become spaces. */
+static const char *md_literal(char *out, size_t n, const char *s)
+{
+    size_t k = 0;
+    for (; s && *s && k + 3 < n; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x20 || ch == 0x7f) {
+            out[k++] = ' ';
+            continue;
+        }
+        if (ch != '|' && ch < 0x80 && strchr("\\`*_[]<>&~!", ch))
+            out[k++] = '\\';
+        out[k++] = (char)ch;
+    }
+    out[k] = 0;
+    return out;
+}
+
+/* Inline Markdown subset used in cells and prose: `code`, **bold** and backslash
+ * escapes (md_literal). */
 static void md_inline_html(FILE *o, const char *s)
 {
     int code = 0, bold = 0;
     for (; *s; s++) {
-        if (*s == '`') {
+        if (*s == '\\' && s[1] && !code && strchr("\\`*_[]<>&~!|", s[1])) {
+            s++;
+            if (*s == '<')
+                fputs("&lt;", o);
+            else if (*s == '>')
+                fputs("&gt;", o);
+            else if (*s == '&')
+                fputs("&amp;", o);
+            else if (*s == '"')
+                fputs("&quot;", o);
+            else
+                fputc(*s, o);
+        } else if (*s == '`') {
             fputs(code ? "</code>" : "<code>", o);
             code = !code;
         } else if (s[0] == '*' && s[1] == '*' && !code) {
@@ -326,7 +361,8 @@ static void worst_cases(const doc *d, tbl *t, int limit)
         const fpr_metrics *m = &w[k].b->m;
         char p[32];
         fmt_pct(p, sizeof p, m->mismatch, m->tokens);
-        t_set(t, (int)k, 0, "%s", w[k].run->case_name);
+        char lit[192];
+        t_set(t, (int)k, 0, "%s", md_literal(lit, sizeof lit, w[k].run->case_name));
         t_set(t, (int)k, 1, "%s", w[k].run->mode);
         t_set(t, (int)k, 2, "+%g Å", w[k].run->offset);
         t_set(t, (int)k, 3, "`%s`", w[k].b->name);
@@ -357,7 +393,8 @@ static void per_case(const doc *d, const char *mode, tbl *t)
         const fpr_study_run *run = &d->r->runs[i];
         if (strcmp(run->mode, mode) != 0 || run->offset != base_offset(d))
             continue;
-        t_set(t, r, 0, "%s", run->case_name);
+        char lit[192];
+        t_set(t, r, 0, "%s", md_literal(lit, sizeof lit, run->case_name));
         t_set(t, r, 1, "%lld", (long long)run->n_atom);
         t_set(t, r, 2, "%lld", (long long)(run->n_atomized * run->S));
         for (int c = 3; c < t->ncol; c++) {
@@ -697,8 +734,10 @@ static void body(const doc *d, out *w)
             "`%s`%s. Built with frameprec %s.",
          d->ncases, r->nruns, d->nb, r->reference,
          exact ? " (exact: GMP/MPFR)" : " — **not the exact truth**", r->version);
-    if (r->notes && r->notes[0])
-        para(w, "**Note:** %s", r->notes);
+    if (r->notes && r->notes[0]) {
+        char lit[4000];
+        para(w, "**Note:** %s", md_literal(lit, sizeof lit, r->notes));
+    }
     {
         tbl bt;
         t_init(&bt, 2, "backend", "what it computes (default parameters)");
