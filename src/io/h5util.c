@@ -1,5 +1,7 @@
 /* h5util.c — HDF5 helpers: quiet library errors, typed reads with conversion,
  * atomic writes (temporary name, rename on success). */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -407,8 +409,16 @@ int fpr_h5_create(const char *path, fpr_h5_out *o)
     o->slot = fpr_tmp_register(o->tmp_path);
     o->f = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, fcpl(), H5P_DEFAULT);
     if (o->f < 0) {
-        int rc = fpr_error(FPR_EIO, "%s: cannot create output file (directory missing or "
-                                    "not writable?)", path);
+        /* HDF5 does not say why: ask the system with the same temporary name */
+        const char *why = "directory missing or not writable?";
+        int fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0)
+            why = strerror(errno);
+        else {
+            close(fd);
+            unlink(o->tmp_path);
+        }
+        int rc = fpr_error(FPR_EIO, "%s: cannot create output file (%s)", path, why);
         fpr_h5_abort(o);
         return rc;
     }
