@@ -35,6 +35,12 @@ const fpr_metric_field fpr_metric_fields[] = {
     F(flip_10, 1, 0, "valid_frame_mask 1 -> 0"),
     F(flip_pick, 1, 0, "valid flips because a pick changed"),
     F(flip_angle, 1, 0, "valid flips with the same picks (angle near threshold)"),
+    F(degenerate, 1, 0, "severity 1: a or c is the token's own atom b (zero-extent frame)"),
+    F(degenerate_valid, 1, 0, "degenerate frames marked valid all the same"),
+    F(tie_order, 1, 0, "tokens whose own computed values tie at a rank boundary (top-k order decides)"),
+    F(disp_n, 1, 0, "changed frame atoms (a or c outside the truth's tie group)"),
+    F(disp_max, 0, 1, "largest distance from a changed frame atom to the true one (A)"),
+    F(disp_sum, 0, 0, "sum of those distances (A)"),
     F(err_n, 1, 0, "picked values measured"),
     F(err_bound_max, 0, 1, "max |d2hat - D2| / bound"),
     F(err_bound_sum, 0, 0, "sum of |d2hat - D2| / bound"),
@@ -99,6 +105,29 @@ void fpr_hist_add(fpr_hist *h, double v)
     h->bin[(int)k]++;
 }
 
+void fpr_disp_hist_add(fpr_disp_hist *h, double v)
+{
+    if (!(v >= 0))
+        return;
+    double k = floor(v / FPR_DISP_W);
+    h->bin[k > FPR_DISP_BINS - 1 ? FPR_DISP_BINS - 1 : (int)k]++;
+}
+
+double fpr_disp_hist_median(const fpr_disp_hist *h)
+{
+    int64_t n = 0, acc = 0;
+    for (int k = 0; k < FPR_DISP_BINS; k++)
+        n += h->bin[k];
+    if (n == 0)
+        return NAN;
+    for (int k = 0; k < FPR_DISP_BINS; k++) {
+        acc += h->bin[k];
+        if (2 * acc >= n)
+            return (k + 0.5) * FPR_DISP_W;
+    }
+    return NAN;
+}
+
 /* ------------------------------------------------------------------ identity contracts */
 static const struct { const char *backend, *partner; } identities[] = {
     {"chunked_fp32", "exact_diff"},
@@ -124,6 +153,10 @@ void fpr_token_results_free(fpr_token_results *t)
     free(t->phi_change);
     free(t->err_bound);
     free(t->err_ulp);
+    free(t->degenerate);
+    free(t->tie_order);
+    free(t->disp_a);
+    free(t->disp_c);
     free(t);
 }
 
@@ -143,8 +176,13 @@ static fpr_token_results *tok_new(int64_t S, int64_t nt)
     t->phi_change = fpr_calloc(n, sizeof(float));
     t->err_bound = fpr_calloc(n, sizeof(float));
     t->err_ulp = fpr_calloc(n, sizeof(float));
+    t->degenerate = fpr_calloc(n, 1);
+    t->tie_order = fpr_calloc(n, 1);
+    t->disp_a = fpr_calloc(n, sizeof(float));
+    t->disp_c = fpr_calloc(n, sizeof(float));
     if (!t->kind || !t->cause || !t->explained || !t->valid_flip || !t->flip_cause ||
-        !t->phi_change || !t->err_bound || !t->err_ulp) {
+        !t->phi_change || !t->err_bound || !t->err_ulp || !t->degenerate || !t->tie_order ||
+        !t->disp_a || !t->disp_c) {
         fpr_token_results_free(t);
         return NULL;
     }
@@ -410,7 +448,50 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
                 if (bhist && d2c > 0)
                     fpr_hist_add(bhist, bsum / d2c);
             }
+            /* severity 1: a zero-extent frame (the token's own atom as a or c) */
+            if (aB == st || cB == st) {
+                m->degenerate++;
+                tok->degenerate[o] = 1;
+                if (bv) {
+                    m->degenerate_valid++;
+                    tok->degenerate[o] = 2;
+                }
+            }
+            /* severity 4: the backend's own values tie at a rank boundary, so top-k's
+             * order of equal values decides (bit 4: an unpicked member equals the
+             * third value; counted by scanning the row with the driver's blocks) */
+            {
+                const double *v = &f->top_value[o * 3];
+                unsigned to = 0;
+                if (isfinite(v[1]) && v[0] == v[1])
+                    to |= 1;
+                if (isfinite(v[2]) && v[1] == v[2])
+                    to |= 2;
+                if (!to && isfinite(v[2]) && fpr_paireval_ok(pe) &&
+                    fpr_paireval_count_equal(pe, st, v[2]) > 1)
+                    to |= 4;
+                tok->tie_order[o] = (uint8_t)to;
+                if (to)
+                    m->tie_order++;
+            }
             int eqA = same_pick(&k, st, aB, aT), eqC = same_pick(&k, st, cB, cT);
+            /* severity 3: how far a changed frame atom moved */
+            for (int r = 0; r < 2; r++) {
+                int32_t pb = r ? cB : aB, pt = r ? cT : aT;
+                if ((r ? eqC : eqA) || pb < 0 || pt < 0 || pb >= c->n_atom || pt >= c->n_atom)
+                    continue;
+                double d2 = 0;
+                for (int w = 0; w < 3; w++) {
+                    double d = (double)X(&k, pb)[w] - (double)X(&k, pt)[w];
+                    d2 += d * d;
+                }
+                double dd = sqrt(d2);
+                (r ? tok->disp_c : tok->disp_a)[o] = (float)dd;
+                m->disp_n++;
+                m->disp_sum += dd;
+                if (dd > m->disp_max)
+                    m->disp_max = dd;
+            }
             if (eqA && eqC) {
                 tok->kind[o] = FPR_KIND_EQUAL;
                 if (aB != aT || cB != cT)

@@ -9,7 +9,10 @@
  *                     per-token tie1, tie2, margin1, margin2, fragile_angle [S][n_token]
  *   /runs/<key>/<backend>  one attribute per metric (fpr_metric_fields), bound_hist,
  *                     and per token [S][n_token]: kind, cause, explained, valid_flip,
- *                     flip_cause, phi_change, err_bound, err_ulp
+ *                     flip_cause, phi_change, err_bound, err_ulp, degenerate (1: a or c
+ *                     is b, 2: and valid), tie_order (bits 1/2/4: ranks 0|1, 1|2, 2|3 of
+ *                     the backend's own values tie), disp_a, disp_c (Å from the true
+ *                     atom; 0 unchanged); disp_hist [4096] (1/100 Å bins)
  * A run file in DIR/.work has the same layout with one run, so joining (the end of a
  * study, and `frameprec merge`) is copying groups. */
 #include <math.h>
@@ -168,6 +171,10 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
             rc = attr_num(bg, fpr_metric_fields[k].name, fpr_metric_get(&sb->m, k),
                           fpr_metric_fields[k].is_int);
         if (!rc) rc = write_hist(bg, "bound_hist", &sb->bound_hist);
+        if (!rc && sb->m.disp_n > 0) { /* absent = empty (most runs change nothing) */
+            hsize_t dd[1] = {FPR_DISP_BINS};
+            rc = dset(bg, "disp_hist", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dd, sb->disp_hist.bin);
+        }
         const fpr_token_results *t = tok ? tok[i] : NULL;
         if (t) {
             if (!rc) rc = dset(bg, "kind", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->kind);
@@ -178,6 +185,10 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
             if (!rc) rc = dset(bg, "phi_change", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->phi_change);
             if (!rc) rc = dset(bg, "err_bound", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_bound);
             if (!rc) rc = dset(bg, "err_ulp", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_ulp);
+            if (!rc) rc = dset(bg, "degenerate", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->degenerate);
+            if (!rc) rc = dset(bg, "tie_order", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->tie_order);
+            if (!rc) rc = dset(bg, "disp_a", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_a);
+            if (!rc) rc = dset(bg, "disp_c", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_c);
         }
         H5Gclose(bg);
         bg = -1;
@@ -326,6 +337,20 @@ static void rd_hist(hid_t g, const char *name, fpr_hist *h)
     H5Dclose(d);
 }
 
+static void rd_disp_hist(hid_t g, fpr_disp_hist *h)
+{
+    memset(h, 0, sizeof *h);
+    if (H5Lexists(g, "disp_hist", H5P_DEFAULT) <= 0)
+        return;
+    hid_t d = H5Dopen2(g, "disp_hist", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    if (H5Sget_simple_extent_npoints(sp) != FPR_DISP_BINS ||
+        H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, h->bin) < 0)
+        memset(h, 0, sizeof *h);
+    H5Sclose(sp);
+    H5Dclose(d);
+}
+
 typedef struct read_ctx {
     fpr_study_results *r;
     const char *path;
@@ -383,10 +408,19 @@ static herr_t read_run(hid_t runs, const char *name, const H5L_info_t *info, voi
         run->nb++;
         sb->name = fpr_strdup(t);
         fpr_metrics_init(&sb->m);
-        for (size_t f = 0; f < fpr_metric_nfields; f++)
-            fpr_metric_set(&sb->m, f, rd_num(bg, fpr_metric_fields[f].name,
-                                             fpr_metric_get(&sb->m, f)));
+        for (size_t f = 0; f < fpr_metric_nfields && !k->rc; f++) {
+            /* a metric this build defines but the file lacks: an older frameprec wrote
+             * it; reading it as 0 would be a silent wrong answer */
+            if (H5Aexists(bg, fpr_metric_fields[f].name) <= 0)
+                k->rc = fpr_error(FPR_EFORMAT, "%s: run %s, backend %s lacks metric '%s' "
+                                  "(written by an older frameprec; run the study again)",
+                                  k->path, name, t, fpr_metric_fields[f].name);
+            else
+                fpr_metric_set(&sb->m, f, rd_num(bg, fpr_metric_fields[f].name,
+                                                 fpr_metric_get(&sb->m, f)));
+        }
         rd_hist(bg, "bound_hist", &sb->bound_hist);
+        rd_disp_hist(bg, &sb->disp_hist);
         H5Gclose(bg);
     }
     free(bl);

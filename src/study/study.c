@@ -369,6 +369,12 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         if ((rc = fpr_study_compare(c, truth, fr[i], b, NULL, o->jobs, &sb->m, &tok[i],
                                     &sb->bound_hist)))
             goto done;
+        for (int64_t q = 0; q < c->S * c->n_token; q++) {
+            if (tok[i]->disp_a[q] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_a[q]);
+            if (tok[i]->disp_c[q] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_c[q]);
+        }
     }
     /* Bit-identity contracts between backends of this run. */
     for (size_t i = 0; i < x->nb; i++) {

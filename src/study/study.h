@@ -43,6 +43,12 @@ typedef struct fpr_metrics {
     double phi_max_change;   /* Å */
     int64_t flip_01, flip_10; /* valid_frame_mask 0→1, 1→0 against the truth */
     int64_t flip_pick, flip_angle; /* by cause */
+    /* Severity (SPEC §5), atomized tokens: */
+    int64_t degenerate;      /* a or c is the token's own atom b (zero-extent frame) */
+    int64_t degenerate_valid; /* ... and marked valid all the same */
+    int64_t tie_order;       /* the backend's own values tie at a rank boundary */
+    int64_t disp_n;          /* changed frame atoms (a or c outside the truth's tie group) */
+    double disp_max, disp_sum; /* their distance to the true atom (Å) */
     int64_t err_n;           /* picked values measured */
     double err_bound_max, err_bound_sum; /* |d̂² − D²| / bound */
     double err_ulp_max, err_ulp_sum;     /* |d̂² − D²| / ulp_f32(D²) */
@@ -79,6 +85,16 @@ typedef struct fpr_hist {
     int64_t bin[FPR_HIST_BINS];
 } fpr_hist;
 void fpr_hist_add(fpr_hist *h, double v);
+/* Displacements (Å) of changed frame atoms in bins of 1/100 Å; the last bin takes
+ * everything from 40.95 Å up. The median the report prints is read from it. */
+enum { FPR_DISP_BINS = 4096 };
+#define FPR_DISP_W (0.01)
+typedef struct fpr_disp_hist {
+    int64_t bin[FPR_DISP_BINS];
+} fpr_disp_hist;
+void fpr_disp_hist_add(fpr_disp_hist *h, double v);
+/* Median (centre of the median bin) of h, NaN when empty. */
+double fpr_disp_hist_median(const fpr_disp_hist *h);
 
 /* ------------------------------------------------------------------ pair evaluation */
 /* A backend's computed value for given (row atom, column atom) pairs of one sample,
@@ -92,6 +108,9 @@ int fpr_paireval_ok(const fpr_paireval *p);
 int fpr_paireval_sample(fpr_paireval *p, int64_t s); /* builds the views of sample s */
 /* Value of pair (i, j) (atoms of one chain, both present); NaN when not evaluable. */
 double fpr_paireval_value(fpr_paireval *p, int32_t i, int32_t j);
+/* How many members j of i's chain (i itself included) have value(i, j) == v exactly;
+ * -1 when not evaluable or v is not finite. */
+int64_t fpr_paireval_count_equal(fpr_paireval *p, int32_t i, double v);
 void fpr_paireval_free(fpr_paireval *p);
 /* The backend whose eval gives the same values as `b` (b itself when it has eval). */
 const fpr_backend *fpr_study_equivalent(const fpr_backend *b);
@@ -117,6 +136,9 @@ typedef struct fpr_token_results {
     uint8_t *flip_cause;               /* 1 pick changed, 2 angle decided differently */
     float *phi_change;                 /* max |Δ coordinate| (Å) */
     float *err_bound, *err_ulp;        /* max over the two picks; NaN: not measured */
+    uint8_t *degenerate;               /* 1: a or c is b; 2: and valid */
+    uint8_t *tie_order;                /* bits: 1 ranks 0|1, 2 ranks 1|2, 4 ranks 2|3 tie */
+    float *disp_a, *disp_c;            /* |x_picked − x_true| (Å) of a changed a / c; 0: same */
 } fpr_token_results;
 void fpr_token_results_free(fpr_token_results *t);
 
@@ -135,6 +157,7 @@ typedef struct fpr_study_backend {
     char *name;
     fpr_metrics m;
     fpr_hist bound_hist; /* log10((bound(a)+bound(c)) / D²(c)) over tokens */
+    fpr_disp_hist disp_hist; /* displacement of every changed frame atom */
 } fpr_study_backend;
 
 typedef struct fpr_study_run {
