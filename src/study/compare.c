@@ -46,7 +46,9 @@ const fpr_metric_field fpr_metric_fields[] = {
     F(err_bound_sum, 0, 0, "sum of |d2hat - D2| / bound"),
     F(err_ulp_max, 0, 1, "max |d2hat - D2| in float32 ulps of D2"),
     F(err_ulp_sum, 0, 0, "sum of the ulp errors"),
-    F(ident_diff, 1, 0, "tokens differing from the bit-identity partner (-1: no contract)"),
+    F(ident_diff, 1, 2, "tokens differing from the bit-identity partner (-1: no contract)"),
+    F(orig_changed, 1, 2, "tokens whose frame atoms or phi differ from original's (exact_diff; -1: not run)"),
+    F(orig_flips, 1, 2, "tokens whose valid_frame_mask differs from original's (-1: not run)"),
     F(seconds, 0, 0, "wall time of the backend's runs (s)"),
     F(rss_peak, 0, 1, "peak RSS during the run (bytes)"),
     F(rss_delta, 0, 1, "peak RSS minus RSS before the run (bytes)"),
@@ -75,13 +77,14 @@ void fpr_metrics_init(fpr_metrics *m)
 {
     memset(m, 0, sizeof *m);
     m->ident_diff = -1;
+    m->orig_changed = m->orig_flips = -1;
 }
 
 void fpr_metrics_add(fpr_metrics *acc, const fpr_metrics *m)
 {
     for (size_t k = 0; k < fpr_metric_nfields; k++) {
         double a = fpr_metric_get(acc, k), v = fpr_metric_get(m, k);
-        if (strcmp(fpr_metric_fields[k].name, "ident_diff") == 0)
+        if (fpr_metric_fields[k].agg == 2)
             fpr_metric_set(acc, k, a < 0 ? v : v < 0 ? a : a + v);
         else if (fpr_metric_fields[k].agg == 1)
             fpr_metric_set(acc, k, v > a ? v : a);

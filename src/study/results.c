@@ -171,6 +171,7 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
             rc = attr_num(bg, fpr_metric_fields[k].name, fpr_metric_get(&sb->m, k),
                           fpr_metric_fields[k].is_int);
         if (!rc) rc = write_hist(bg, "bound_hist", &sb->bound_hist);
+        if (!rc && sb->examples && sb->examples[0]) rc = attr_str(bg, "examples", sb->examples);
         if (!rc && sb->m.disp_n > 0) { /* absent = empty (most runs change nothing) */
             hsize_t dd[1] = {FPR_DISP_BINS};
             rc = dset(bg, "disp_hist", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dd, sb->disp_hist.bin);
@@ -421,6 +422,7 @@ static herr_t read_run(hid_t runs, const char *name, const H5L_info_t *info, voi
         }
         rd_hist(bg, "bound_hist", &sb->bound_hist);
         rd_disp_hist(bg, &sb->disp_hist);
+        sb->examples = rd_str(bg, "examples");
         H5Gclose(bg);
     }
     free(bl);
@@ -516,8 +518,10 @@ void fpr_study_results_free(fpr_study_results *r)
         free(run->case_name);
         free(run->case_path);
         free(run->mode);
-        for (size_t j = 0; j < run->nb; j++)
+        for (size_t j = 0; j < run->nb; j++) {
             free(run->b[j].name);
+            free(run->b[j].examples);
+        }
         free(run->b);
     }
     free(r->runs);

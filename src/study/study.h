@@ -19,6 +19,7 @@ enum {
     FPR_KIND_BOTH = 4,    /* both differ */
     FPR_KIND_NONE = 255   /* token not atomized: no search */
 };
+enum { FPR_EXAMPLES = 3 };
 /* Cause of a mismatch: the backend's own values of the inverted pair. */
 enum {
     FPR_CAUSE_NONE = 0,
@@ -53,6 +54,9 @@ typedef struct fpr_metrics {
     double err_bound_max, err_bound_sum; /* |d̂² − D²| / bound */
     double err_ulp_max, err_ulp_sum;     /* |d̂² − D²| / ulp_f32(D²) */
     int64_t ident_diff;      /* tokens differing from the identity partner (-1: none) */
+    /* Against `original` (exact_diff, OpenFold3 today) on the same run, every token:
+     * (a, b, c) or phi differ / valid_frame_mask differs. -1: exact_diff not run. */
+    int64_t orig_changed, orig_flips;
     double seconds;          /* wall time of the backend's run */
     double rss_peak;         /* peak RSS of the process during the run (bytes) */
     double rss_delta;        /* that peak minus the RSS before the run */
@@ -64,7 +68,7 @@ typedef struct fpr_metric_field {
     const char *name;
     size_t offset;
     int is_int; /* int64 counter (else double) */
-    int agg;    /* how runs combine: 0 sum, 1 max */
+    int agg;    /* how runs combine: 0 sum, 1 max, 2 sum where known (-1: not measured) */
     const char *help;
 } fpr_metric_field;
 extern const fpr_metric_field fpr_metric_fields[];
@@ -158,6 +162,10 @@ typedef struct fpr_study_backend {
     fpr_metrics m;
     fpr_hist bound_hist; /* log10((bound(a)+bound(c)) / D²(c)) over tokens */
     fpr_disp_hist disp_hist; /* displacement of every changed frame atom */
+    /* Up to FPR_EXAMPLES changed tokens a reviewer can check by hand, one per line
+     * (case, chain, residue, atom names, picked vs true atoms, distances, margin,
+     * displacement); "" when none. Owned by the struct. */
+    char *examples;
 } fpr_study_backend;
 
 typedef struct fpr_study_run {
@@ -220,6 +228,28 @@ int fpr_results_read(const char *path, fpr_study_results **out);
 int fpr_summary_write(const fpr_study_results *r, const char *path);
 /* RESULTS argument: a directory (→ DIR/results.h5) or a file. Caller frees. */
 char *fpr_results_path(const char *arg);
+
+/* ------------------------------------------------------------------ candidates (SPEC §10) */
+/* A PyTorch formulation a maintainer could merge: arithmetic (backend), rows computed,
+ * the oracle's name for it (scripts/torch_oracle.py --form), and its memory model. */
+typedef struct fpr_candidate {
+    const char *name, *backend, *rows, *oracle_form, *note;
+    /* bytes alive at the peak: n_atom, n_token, n_atomized, S, chunk rows */
+    double (*torch_peak)(double N, double T, double A, double S, double C);
+} fpr_candidate;
+/* The seed's two sizes: the 42k-atom monomer that ran out of memory (~5,000 tokens,
+ * none atomized) and the same atoms all atomized (the stress test). */
+#define FPR_SEED_N_ATOM 42000.0
+#define FPR_SEED_N_TOKEN 5000.0
+#define FPR_CANDIDATE_CHUNK 1024.0
+size_t fpr_candidate_count(void);
+const fpr_candidate *fpr_candidate_at(size_t i);
+const fpr_candidate *fpr_candidate_find(const char *name); /* NULL when unknown */
+double fpr_candidate_bytes(const fpr_candidate *k, double n_atom, double n_token,
+                           double n_atomized, double S);
+/* At the seed's sizes (S = 1): all_atomized 0 → 42,000 atoms / 5,000 tokens / none
+ * atomized; 1 → 42,000 atoms, every atom an atomized token. */
+double fpr_candidate_bytes_seed(const fpr_candidate *k, int all_atomized);
 
 /* ------------------------------------------------------------------ report, check */
 int fpr_report_write(const fpr_study_results *r, const char *outdir);
