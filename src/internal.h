@@ -78,6 +78,26 @@ void fpr_tmp_release(int slot);
 int fpr_mkdir_p(const char *path);
 void fpr_tmp_cleanup_now(void);
 
+/* Path safety (src/io/atomic.c, SPEC §7 trust rules).
+ * fpr_input_regular refuses an input that is not a regular file (a FIFO would block
+ * forever; a device or directory is no input); `what` names it in the message.
+ * fpr_input_register records an input of this process (device and inode), so that no
+ * output replaces it. fpr_output_check refuses an output path that is empty, a symbolic
+ * link, a FIFO, a device, a socket or a directory, or one of the registered inputs:
+ * the temporary-and-rename would replace any of them by a regular file. Every atomic
+ * writer calls it; commands call it before computing, so a bad -o costs nothing.
+ * fpr_output_dir_check refuses an empty directory path or one that exists and is not
+ * a directory. */
+int fpr_input_regular(const char *path, const char *what);
+void fpr_input_register(const char *path);
+int fpr_output_check(const char *path);
+int fpr_output_dir_check(const char *dir);
+/* Takes an exclusive lock on directory `dir` (flock on the directory itself, so
+ * nothing is left behind; released at exit) for a writer of many files (study, merge):
+ * a second writer is refused. Returns the descriptor in *fd (fpr_dir_unlock closes). */
+int fpr_dir_lock(const char *dir, int *fd);
+void fpr_dir_unlock(int fd);
+
 /* Atomic text output (JSON, Markdown, CSV): write to `path`.tmp.<pid> through a->fp,
  * then commit renames it into place (or abort removes it). */
 typedef struct fpr_atomic_file {

@@ -230,10 +230,11 @@ static void exact_top3(const pts *p, int64_t q, int32_t idx[3], mpz_t d2s[3])
 }
 
 /* ------------------------------------------------------------------ conformance */
-static void check_eval_backend(const fpr_backend *b, pts *p, double *worst)
+static void check_eval_backend_p(const fpr_backend *b, const char *params, pts *p,
+                                 double *worst)
 {
     view v;
-    view_open(b, NULL, p, &v);
+    view_open(b, params, p, &v);
     double R = half_span(p);
     static double val[NPTS][NPTS];
     for (int64_t q = 0; q < p->n; q++)
@@ -281,6 +282,11 @@ static void check_eval_backend(const fpr_backend *b, pts *p, double *worst)
     }
     mpz_clear(d2);
     view_close(b, &v);
+}
+
+static void check_eval_backend(const fpr_backend *b, pts *p, double *worst)
+{
+    check_eval_backend_p(b, NULL, p, worst);
 }
 
 static void check_block_backend(const fpr_backend *b, pts *p)
@@ -341,6 +347,21 @@ static void test_conformance(void **state)
             printf("# %-16s largest observed error / declared bound: %.3g\n", b->name, worst);
         else
             printf("# %-16s top-3 checked (block_top3 backend)\n", b->name);
+    }
+    /* matmul_tf32's every rounding and accumulation option stays within its bound */
+    static const char *const tf32_opts[] = {"round=zero", "round=nearest_even", "acc=tc",
+                                            "acc=tc,round=zero", "acc=tc,round=nearest_even"};
+    const fpr_backend *t32 = fpr_backend_find("matmul_tf32");
+    for (size_t k = 0; k < sizeof tf32_opts / sizeof *tf32_opts; k++) {
+        double worst = 0;
+        for (int kind = 0; kind < 5; kind++)
+            for (int oi = 0; oi < 3; oi++) {
+                pts p;
+                make_points(&r, kind, offsets[oi], &p);
+                check_eval_backend_p(t32, tf32_opts[k], &p, &worst);
+            }
+        printf("# matmul_tf32 %-26s largest observed error / declared bound: %.3g\n",
+               tf32_opts[k], worst);
     }
 }
 
@@ -619,6 +640,7 @@ static void test_options(void **state)
     const fpr_backend *t = fpr_backend_find("matmul_tf32");
     assert_non_null(t);
     static const char *const good[] = {"round=zero", "round=nearest", "round=nearest_away",
+                                       "round=nearest_even", "acc=tc", "acc=f32,round=zero",
                                        "order=pairwise,fma=0", "order=rev"};
     for (size_t k = 0; k < sizeof good / sizeof *good; k++) {
         void *cfg = NULL;
@@ -668,6 +690,74 @@ static void test_golden(void **state)
     }
 }
 
+/* matmul_tf32 pins (issue 14), as %a hex floats.
+ * (1) pytorch issue 53635: on an RTX 3090, [1024.5] @ [[1.0]] gave 1025. 1024.5 lies
+ * exactly halfway between two TF32 values; only round-to-nearest-ties-away gives 1025.
+ * Here the row atom sits at the origin, so A = [0, 0, 0, 0, 1] and the dot is TF32(n_j)
+ * with n_j = (32² + 0.5²) + 0.5² = 1024.5 exactly: the value is sqrtf(1025) by default
+ * (ties away), sqrt(1024) = 32 under round=nearest_even and round=zero.
+ * (2) acc=tc against acc=f32 on a pair near 180 Å from the origin, the values computed
+ * by the independent numpy emulation tests/tf32_numpy.py (row_values). */
+static void test_tf32_pins(void **state)
+{
+    (void)state;
+    const fpr_backend *b = fpr_backend_find("matmul_tf32");
+    assert_non_null(b);
+    pts p;
+    memset(&p, 0, sizeof p);
+    p.n = 2;
+    p.idx[0] = 0;
+    p.idx[1] = 1;
+    p.x[1] = 32.0f;
+    p.y[1] = 0.5f;
+    p.z[1] = 0.5f;
+    p.what = "tf32 tie";
+    static const struct { const char *params; double want; } tie[] = {
+        {"", 0x1.001ffep+5},            /* sqrtf(1025.0f) */
+        {"round=nearest_away", 0x1.001ffep+5},
+        {"round=nearest_even", 0x1p+5},
+        {"round=nearest", 0x1p+5},
+        {"round=zero", 0x1p+5},
+        {"acc=tc", 0x1.001ffep+5},
+    };
+    for (size_t k = 0; k < sizeof tie / sizeof *tie; k++) {
+        view v;
+        double out[NPTS];
+        view_open(b, tie[k].params, &p, &v);
+        row_values(b, &v, 0, out);
+        if (out[1] != tie[k].want || out[0] != 0)
+            fail_msg("matmul_tf32 '%s': got %a %a, want 0 %a", tie[k].params, out[0], out[1],
+                     tie[k].want);
+        view_close(b, &v);
+    }
+    pts q;
+    memset(&q, 0, sizeof q);
+    q.n = 2;
+    q.idx[0] = 0;
+    q.idx[1] = 1;
+    q.x[0] = -0x1.22f662p+7f, q.y[0] = -0x1.e13806p+6f, q.z[0] = 0x1.7bd04ap+7f;
+    q.x[1] = -0x1.21cf86p+7f, q.y[1] = -0x1.ee4c38p+6f, q.z[1] = 0x1.765edap+7f;
+    q.what = "tf32 acc";
+    static const struct { const char *params; double want; } acc[] = {
+        {"", 0x1.3c6128p+2},
+        {"acc=tc", 0x1.3c5436p+2},
+    };
+    for (size_t k = 0; k < sizeof acc / sizeof *acc; k++) {
+        view v;
+        double out[NPTS];
+        view_open(b, acc[k].params, &q, &v);
+        row_values(b, &v, 0, out);
+        if (out[1] != acc[k].want)
+            fail_msg("matmul_tf32 '%s': got %a, want %a", acc[k].params, out[1], acc[k].want);
+        view_close(b, &v);
+    }
+    /* bad values of the new options are refused by name */
+    void *cfg = NULL;
+    assert_int_equal(b->configure(b, "acc=fp16", &cfg), FPR_EUSAGE);
+    assert_int_equal(b->configure(b, "round=up", &cfg), FPR_EUSAGE);
+    assert_null(cfg);
+}
+
 /* cdist_direct's three arithmetics on one pair where they all differ (values worked
  * out independently in numpy float32: squares, then (s0+s1)+s2 for the CPU kernel
  * without FMA, (s0+s2)+s1 for the CUDA block reduction, and the fused
@@ -712,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_cdist_direct_orders),
+        cmocka_unit_test(test_tf32_pins),
         cmocka_unit_test(test_conformance),
         cmocka_unit_test(test_chunked_bit_identical),
         cmocka_unit_test(test_matmul_comp_picks),

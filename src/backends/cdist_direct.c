@@ -50,19 +50,19 @@
 
 #include "internal.h"
 
-typedef struct cfg {
+typedef struct dcfg {
     int cuda; /* order=cuda: (sq0 + sq2) + sq1 */
     int fma;  /* cpu order: agg = fma(d, d, agg) */
-} cfg;
+} dcfg;
 
-static const cfg dflt = {0, 1};
+static const dcfg dflt = {0, 1};
 
 static void eval(const fpr_backend *b, const void *cfgp, void *scratch, const fpr_chain_view *cv,
                  int64_t q, int64_t j0, int64_t n, float *out)
 {
     (void)b;
     (void)scratch;
-    const cfg *c = cfgp ? cfgp : &dflt;
+    const dcfg *c = cfgp ? cfgp : &dflt;
     const float qx = cv->x[q], qy = cv->y[q], qz = cv->z[q];
     const float *x = cv->x + j0, *y = cv->y + j0, *z = cv->z + j0;
     if (c->cuda) {
@@ -92,7 +92,7 @@ static void eval(const fpr_backend *b, const void *cfgp, void *scratch, const fp
 
 static int configure(const fpr_backend *b, const char *params, void **out)
 {
-    cfg *c = fpr_calloc(1, sizeof *c);
+    dcfg *c = fpr_calloc(1, sizeof *c);
     if (!c)
         return FPR_ENOMEM;
     *c = dflt;

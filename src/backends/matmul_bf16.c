@@ -1,7 +1,12 @@
 /* matmul_bf16.c — the matmul identity with both GEMM operands rounded to one bfloat16
- * (8-bit significand), float32 accumulation: PyTorch's float32 matmul precision
- * "medium" on hardware with bf16 matrix units (SPEC §3). Products of two bf16 values are
- * exact in float32; the norms are computed in float32 and then rounded like any operand.
+ * (8-bit significand), float32 accumulation (SPEC §3). Where PyTorch runs this: its
+ * float32 matmul precision "medium" means "use the bfloat16 datatype ... if a fast matrix
+ * multiplication algorithm using that datatype internally is available" (docs of
+ * torch.set_float32_matmul_precision) — that is oneDNN's CPU path (bf16 units: AMX,
+ * AVX512-BF16). On CUDA it is NOT this: the same docs say the flag affects CUDA by
+ * selecting TF32 for "high" and "medium" alike, so a GPU under "medium" is matmul_tf32.
+ * Products of two bf16 values are exact in float32; the norms are computed in float32
+ * and then rounded like any operand.
  *
  * Options: round=nearest|nearest_away|zero (float32 -> bf16; default nearest, ties to
  * even, as PyTorch's and oneDNN's conversions do); order, fma as matmul.
@@ -15,7 +20,7 @@
  * PyTorch memory: as matmul (the bf16 copies of the [N,5] operands are O(N)). */
 #include "backends/matmul_common.h"
 
-static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN};
+static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32};
 
 static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
 {
@@ -62,7 +67,7 @@ static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, d
 const fpr_backend fpr_backend_matmul_bf16 = {
     .version = 1,
     .name = "matmul_bf16",
-    .summary = "torch.cdist identity with bfloat16 GEMM operands (matmul precision 'medium')",
+    .summary = "torch.cdist identity with bfloat16 GEMM operands ('medium' on oneDNN CPUs; on CUDA 'medium' is TF32)",
     .precision = FPR_PREC_F32,
     .chain_aux_bytes = mm_aux_bytes_plain,
     .prepare_chain = prepare,

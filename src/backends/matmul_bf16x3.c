@@ -1,8 +1,11 @@
 /* matmul_bf16x3.c — the matmul identity with each GEMM operand split into two bfloat16
  * pieces, v ≈ hi + lo (hi = bf16(v), lo = bf16(v − hi)), and the product formed from
  * three bf16 products hi·hi + hi·lo + lo·hi (lo·lo dropped), float32 accumulation:
- * the "bf16x3" fast-float32-matmul mode (PyTorch's matmul precision "high" on backends
- * that emulate float32 with bf16 units, e.g. oneDNN on CPUs with AMX/AVX512-BF16).
+ * XLA's dot algorithm BF16_BF16_F32_X3 (JAX: precision="BF16_BF16_F32_X3",
+ * lax.DotAlgorithmPreset; XLA's PrecisionConfig ALG_DOT_BF16_BF16_F32_X3). It is not a
+ * PyTorch CUDA mode: on CUDA "high" is TF32 (matmul_tf32). PyTorch's docs for "high" do
+ * allow "the sum of two bfloat16 numbers" where a fast algorithm exists, i.e. on some
+ * CPU backends; no PyTorch kernel has been checked against this one.
  * Each bf16 product is exact in float32 (16-bit significand). Accumulation order, as
  * the three-GEMM formulation runs it: the small passes first, all into one float32
  * accumulator: Σ_k lo_a·hi_b, then Σ_k hi_a·lo_b, then Σ_k hi_a·hi_b (k = 0..4).
@@ -23,7 +26,7 @@
  * PyTorch memory: as matmul, plus the split operand copies (O(N)). */
 #include "backends/matmul_common.h"
 
-static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN};
+static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32};
 
 static size_t aux_bytes(const fpr_backend *b, int64_t n)
 {
@@ -113,7 +116,7 @@ static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, d
 const fpr_backend fpr_backend_matmul_bf16x3 = {
     .version = 1,
     .name = "matmul_bf16x3",
-    .summary = "torch.cdist identity, operands split in two bf16 pieces, 3 products (bf16x3)",
+    .summary = "torch.cdist identity, operands split in two bf16 pieces, 3 products (XLA BF16_BF16_F32_X3; not a PyTorch CUDA mode)",
     .precision = FPR_PREC_F32,
     .chain_aux_bytes = aux_bytes,
     .prepare_chain = prepare,

@@ -32,14 +32,19 @@ typedef struct mm_cfg {
     int order; /* MM_ORDER_* : accumulation order of the 5-term dot */
     int fma;   /* 1: each product after the first is fused into the running sum */
     int round; /* MM_ROUND_* : operand reduction (TF32 / bf16 variants only) */
+    int acc;   /* MM_ACC_* : accumulation model (matmul_tf32 only) */
 } mm_cfg;
+/* Accumulation of the 5-term dot: IEEE float32 operation by operation, or the
+ * tensor-core block model of matmul_tf32 (acc=tc). */
+enum { MM_ACC_F32 = 0, MM_ACC_TC = 1 };
 
-/* Parses "k=v,..." for the keys in `allowed` (a subset of "order", "fma", "round").
+/* Parses "k=v,..." for the keys in `allowed` (a subset of "order", "fma", "round", "acc").
+ * round: zero, nearest_away, nearest_even ("nearest" is an alias of nearest_even).
  * Unknown keys or values are usage errors naming the backend and the valid choices. */
 static inline int mm_configure(const fpr_backend *b, const char *params, const mm_cfg *dflt,
                         unsigned allowed, void **out)
 {
-    enum { K_ORDER = 1, K_FMA = 2, K_ROUND = 4 };
+    enum { K_ORDER = 1, K_FMA = 2, K_ROUND = 4, K_ACC = 8 };
     mm_cfg *c = fpr_calloc(1, sizeof *c);
     if (!c)
         return FPR_ENOMEM;
@@ -78,7 +83,13 @@ static inline int mm_configure(const fpr_backend *b, const char *params, const m
             ok = 1;
             if (strcmp(val, "zero") == 0) c->round = MM_ROUND_ZERO;
             else if (strcmp(val, "nearest") == 0) c->round = MM_ROUND_NEAREST_EVEN;
+            else if (strcmp(val, "nearest_even") == 0) c->round = MM_ROUND_NEAREST_EVEN;
             else if (strcmp(val, "nearest_away") == 0) c->round = MM_ROUND_NEAREST_AWAY;
+            else ok = 0;
+        } else if ((allowed & K_ACC) && strcmp(item, "acc") == 0) {
+            ok = 1;
+            if (strcmp(val, "f32") == 0) c->acc = MM_ACC_F32;
+            else if (strcmp(val, "tc") == 0) c->acc = MM_ACC_TC;
             else ok = 0;
         }
         if (!ok) {

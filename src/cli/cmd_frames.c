@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "internal.h"
 
 static void help(FILE *o)
 {
@@ -81,7 +82,11 @@ int fpr_cmd_frames(int argc, char **argv)
         return fpr_cli_fail("frames", FPR_EUSAGE);
     fpr_case *c = NULL, *c2 = NULL;
     fpr_frames *f = NULL;
-    int rc = fpr_case_read(argv[optind], &c);
+    /* the output is checked before any computing: never the input, a link, a FIFO, a device */
+    fpr_input_register(argv[optind]);
+    int rc = fpr_output_check(outp);
+    if (!rc)
+        rc = fpr_case_read(argv[optind], &c);
     if (!rc && atomize && !(rc = fpr_case_atomize_all(c, &c2))) {
         fpr_case_free(c);
         c = c2;

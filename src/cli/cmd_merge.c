@@ -40,10 +40,12 @@ int fpr_cmd_merge(int argc, char **argv)
     size_t n = (size_t)(argc - optind);
     char **in = calloc(n, sizeof *in);
     fpr_study_results *first = NULL, *r = NULL;
-    int rc = in ? FPR_OK : FPR_ENOMEM;
+    int rc = in ? fpr_output_dir_check(outdir) : FPR_ENOMEM;
     for (size_t i = 0; !rc && i < n; i++)
         if (!(in[i] = fpr_results_path(argv[optind + (int)i])))
             rc = FPR_ENOMEM;
+        else
+            fpr_input_register(in[i]); /* merge -o SHARD never replaces a shard */
     if (!rc)
         rc = fpr_results_read(in[0], &first);
     for (size_t i = 1; !rc && i < n; i++) {

@@ -33,7 +33,12 @@ int fpr_cmd_report(int argc, char **argv)
         return 2;
     }
     fpr_study_results *r = NULL;
-    int rc = fpr_results_read(argv[optind], &r);
+    char *rpath = fpr_results_path(argv[optind]);
+    fpr_input_register(rpath);
+    free(rpath);
+    int rc = fpr_output_dir_check(outdir);
+    if (!rc)
+        rc = fpr_results_read(argv[optind], &r);
     if (!rc)
         rc = fpr_mkdir_p(outdir);
     if (!rc)

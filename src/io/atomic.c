@@ -3,9 +3,12 @@
  * so an interrupted run leaves the previous results and no partial files. Also an
  * atomic text-file writer (temporary name, rename on success) for JSON/Markdown. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +109,9 @@ int fpr_atomic_open(const char *path, fpr_atomic_file *a)
 {
     memset(a, 0, sizeof *a);
     a->slot = -1;
+    int rc0 = fpr_output_check(path);
+    if (rc0)
+        return rc0;
     size_t n = strlen(path) + 32;
     a->final_path = fpr_strdup(path);
     a->tmp_path = fpr_calloc(n, 1);
@@ -174,4 +180,106 @@ int fpr_mkdir_p(const char *path)
     if (mkdir(buf, 0777) && errno != EEXIST)
         return fpr_error(FPR_EIO, "%s: cannot create directory (%s)", buf, strerror(errno));
     return FPR_OK;
+}
+
+/* ------------------------------------------------------------------ path safety */
+enum { MAX_INPUTS = 1 << 16 };
+static struct { dev_t dev; ino_t ino; } inputs[MAX_INPUTS];
+static size_t ninputs;
+static pthread_mutex_t inputs_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *kind_of(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : S_ISSOCK(m) ? "a socket" : S_ISDIR(m) ? "a directory" : S_ISLNK(m) ? "a symbolic link"
+         : "not a regular file";
+}
+
+int fpr_input_regular(const char *path, const char *what)
+{
+    struct stat st;
+    if (!path || !*path)
+        return fpr_error(FPR_EUSAGE, "empty path given as the %s", what);
+    if (stat(path, &st) != 0)
+        return fpr_error(FPR_EIO, "%s: cannot open the %s (%s)", path, what, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fpr_error(FPR_EIO, "%s: the %s is %s; only regular files are read", path, what,
+                         kind_of(st.st_mode));
+    return FPR_OK;
+}
+
+void fpr_input_register(const char *path)
+{
+    struct stat st;
+    if (!path || stat(path, &st) != 0)
+        return;
+    pthread_mutex_lock(&inputs_mu);
+    size_t i;
+    for (i = 0; i < ninputs && !(inputs[i].dev == st.st_dev && inputs[i].ino == st.st_ino); i++)
+        ;
+    if (i == ninputs && ninputs < MAX_INPUTS) {
+        inputs[ninputs].dev = st.st_dev;
+        inputs[ninputs].ino = st.st_ino;
+        ninputs++;
+    }
+    pthread_mutex_unlock(&inputs_mu);
+}
+
+int fpr_output_check(const char *path)
+{
+    struct stat st;
+    if (!path || !*path)
+        return fpr_error(FPR_EUSAGE, "empty output path");
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? FPR_OK
+                               : fpr_error(FPR_EIO, "%s: cannot inspect the output path (%s)",
+                                           path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fpr_error(FPR_EUSAGE, "%s: the output path is %s; refusing to replace it (write "
+                         "to a regular file path)", path, kind_of(st.st_mode));
+    int own = 0;
+    pthread_mutex_lock(&inputs_mu);
+    for (size_t i = 0; i < ninputs && !own; i++)
+        own = inputs[i].dev == st.st_dev && inputs[i].ino == st.st_ino;
+    pthread_mutex_unlock(&inputs_mu);
+    if (own)
+        return fpr_error(FPR_EUSAGE, "%s: the output is one of this command's inputs; refusing "
+                         "to overwrite it", path);
+    return FPR_OK;
+}
+
+int fpr_output_dir_check(const char *dir)
+{
+    struct stat st;
+    if (!dir || !*dir)
+        return fpr_error(FPR_EUSAGE, "empty output directory path");
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return fpr_error(FPR_EUSAGE, "%s: the output directory exists and is %s", dir,
+                         kind_of(st.st_mode));
+    return FPR_OK;
+}
+
+int fpr_dir_lock(const char *dir, int *fd)
+{
+    *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0)
+        return fpr_error(FPR_EIO, "%s: cannot open the output directory to lock it (%s)", dir,
+                         strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        return e == EWOULDBLOCK
+                   ? fpr_error(FPR_EUSAGE, "%s: another frameprec process is writing this "
+                               "directory (it is locked); wait for it or choose another -o", dir)
+                   : fpr_error(FPR_EIO, "%s: cannot lock the output directory (%s)", dir,
+                               strerror(e));
+    }
+    return FPR_OK;
+}
+
+void fpr_dir_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }

@@ -11,6 +11,9 @@ int fpr_h5_open_read(const char *path, hid_t *out)
 {
     fpr_h5_quiet();
     *out = -1;
+    int rc = fpr_input_regular(path, "input file");
+    if (rc)
+        return rc;
     if (access(path, R_OK) != 0)
         return fpr_error(FPR_EIO, "%s: cannot open for reading (missing or unreadable)", path);
     htri_t is = H5Fis_hdf5(path);
@@ -352,6 +355,9 @@ int fpr_h5_create(const char *path, fpr_h5_out *o)
     memset(o, 0, sizeof *o);
     o->f = -1;
     o->slot = -1;
+    int rc0 = fpr_output_check(path);
+    if (rc0)
+        return rc0;
     size_t n = strlen(path) + 32;
     o->final_path = fpr_strdup(path);
     o->tmp_path = fpr_calloc(n, 1);

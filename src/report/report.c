@@ -585,19 +585,13 @@ static void cand_eval(const doc *d, const fpr_candidate *k, cand_state *c)
 {
     memset(c, 0, sizeof *c);
     c->k = k;
-    for (size_t i = 0; i < d->r->nruns; i++) {
-        const fpr_study_backend *b = run_backend(&d->r->runs[i], k->backend);
-        if (!b)
-            continue;
-        c->runs++;
-        if (b->m.orig_changed >= 0 && b->m.orig_flips >= 0) {
-            c->compared++;
-            c->changed += b->m.orig_changed;
-            c->flips += b->m.orig_flips;
-        }
-    }
-    c->identical = c->runs > 0 && (size_t)c->compared == d->r->nruns && c->changed == 0 &&
-                   c->flips == 0;
+    fpr_candidate_result cr;
+    fpr_candidate_against_original(d->r, k, &cr);
+    c->runs = cr.runs;
+    c->compared = cr.compared;
+    c->changed = cr.changed;
+    c->flips = cr.flips;
+    c->identical = cr.identical;
     c->mem0 = fpr_candidate_bytes_seed(k, 0);
     c->mem1 = fpr_candidate_bytes_seed(k, 1);
 }

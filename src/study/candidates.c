@@ -119,3 +119,45 @@ double fpr_candidate_bytes_seed(const fpr_candidate *k, int all_atomized)
                ? fpr_candidate_bytes(k, FPR_SEED_N_ATOM, FPR_SEED_N_ATOM, FPR_SEED_N_ATOM, 1)
                : fpr_candidate_bytes(k, FPR_SEED_N_ATOM, FPR_SEED_N_TOKEN, 0, 1);
 }
+
+void fpr_candidate_against_original(const fpr_study_results *r, const fpr_candidate *k,
+                                    fpr_candidate_result *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < r->nruns; i++) {
+        const fpr_study_run *run = &r->runs[i];
+        for (size_t j = 0; j < run->nb; j++) {
+            if (strcmp(run->b[j].name, k->backend) != 0)
+                continue;
+            const fpr_metrics *m = &run->b[j].m;
+            out->runs++;
+            if (m->orig_changed >= 0 && m->orig_flips >= 0) {
+                out->compared++;
+                out->changed += m->orig_changed;
+                out->flips += m->orig_flips;
+            }
+        }
+    }
+    out->identical = out->runs > 0 && (size_t)out->compared == r->nruns && out->changed == 0 &&
+                     out->flips == 0;
+}
+
+const fpr_candidate *fpr_candidate_recommended(const fpr_study_results *r)
+{
+    const fpr_candidate *best = NULL;
+    double b0 = 0, b1 = 0;
+    for (size_t i = 0; i < fpr_candidate_count(); i++) {
+        const fpr_candidate *k = &table[i];
+        fpr_candidate_result cr;
+        fpr_candidate_against_original(r, k, &cr);
+        if (!cr.identical)
+            continue;
+        double m0 = fpr_candidate_bytes_seed(k, 0), m1 = fpr_candidate_bytes_seed(k, 1);
+        if (!best || m0 < b0 || (m0 == b0 && m1 < b1)) {
+            best = k;
+            b0 = m0;
+            b1 = m1;
+        }
+    }
+    return best;
+}

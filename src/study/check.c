@@ -2,211 +2,186 @@
  *
  * Baseline (JSON, format "frameprec-baseline" version 1): one entry per run × backend,
  *   {"case": ..., "mode": ..., "offset": ..., "backend": ..., "tokens": n,
- *    "mismatch": n, "unexplained": n, "flips": n}
- * The gate passes only when no unexplained mismatch exists anywhere, every
- * bit-identity contract holds, and no backend's mismatch or valid-flip count grew
- * beyond its baseline entry. Entries the results lack (a subset run) are ignored;
- * runs the baseline lacks are reported as new and pass the count test. */
-#include <ctype.h>
+ *    "mismatch": n, "unexplained": n, "flips": n, "degenerate": n,
+ *    "degenerate_valid": n}
+ * read and written with jansson (src/io/jsonutil.c), every entry validated on reading
+ * (types, ranges, no duplicate entry). The gate passes only when it compared something:
+ * RESULTS hold at least one backend result, every result has a baseline entry (or
+ * --allow-new says new ones are expected, and at least one was still compared), and
+ * then no unexplained mismatch exists, every bit-identity contract holds, no backend's
+ * mismatch, valid-flip or degenerate-frame count (SPEC §5 severity 1: all degenerate
+ * frames, and those marked valid) grew beyond its entry, and no run's token count changed
+ * (a changed case under an old name). Baseline entries the results lack (a subset run)
+ * are counted and ignored. */
 #include <math.h>
 #include <string.h>
 
+#include "io/jsonutil.h"
 #include "study/study.h"
 
 int fpr_baseline_write(const fpr_study_results *r, const char *path)
 {
-    size_t cap = 4096 + r->nruns * 64 * 256, n = 0;
-    char *buf = fpr_calloc(cap, 1);
-    if (!buf)
-        return FPR_ENOMEM;
-    n += (size_t)snprintf(buf + n, cap - n,
-                          "{\n  \"format\": \"frameprec-baseline\",\n  \"version\": 1,\n"
-                          "  \"reference\": \"%s\",\n  \"frameprec_version\": \"%s\",\n"
-                          "  \"entries\": [",
-                          r->reference, r->version);
-    int first = 1;
-    for (size_t i = 0; i < r->nruns; i++) {
+    fpr_jb jb = {FPR_OK};
+    json_t *root = json_object(), *entries = json_array();
+    if (!root || !entries) {
+        json_decref(root);
+        json_decref(entries);
+        return fpr_error(FPR_ENOMEM, "out of memory writing %s", path);
+    }
+    fpr_jb_str(&jb, root, "format", "frameprec-baseline");
+    fpr_jb_int(&jb, root, "version", 1);
+    fpr_jb_str(&jb, root, "reference", r->reference);
+    fpr_jb_str(&jb, root, "frameprec_version", r->version);
+    size_t n = 0;
+    for (size_t i = 0; i < r->nruns && !jb.rc; i++) {
         const fpr_study_run *run = &r->runs[i];
-        for (size_t j = 0; j < run->nb && n < cap - 512; j++) {
+        if (!isfinite(run->offset)) {
+            jb.rc = fpr_error(FPR_EINVAL, "run %s has a non-finite offset", run->key);
+            break;
+        }
+        for (size_t j = 0; j < run->nb && !jb.rc; j++) {
             const fpr_metrics *m = &run->b[j].m;
-            n += (size_t)snprintf(buf + n, cap - n,
-                                  "%s\n    {\"case\": \"%s\", \"mode\": \"%s\", \"offset\": %g, "
-                                  "\"backend\": \"%s\", \"tokens\": %lld, \"mismatch\": %lld, "
-                                  "\"unexplained\": %lld, \"flips\": %lld}",
-                                  first ? "" : ",", run->case_name, run->mode, run->offset,
-                                  run->b[j].name, (long long)m->tokens,
-                                  (long long)m->mismatch, (long long)m->unexplained,
-                                  (long long)(m->flip_01 + m->flip_10));
-            first = 0;
+            json_t *e = json_object();
+            if (e) {
+                fpr_jb_str(&jb, e, "case", run->case_name);
+                fpr_jb_str(&jb, e, "mode", run->mode);
+                fpr_jb_real(&jb, e, "offset", run->offset);
+                fpr_jb_str(&jb, e, "backend", run->b[j].name);
+                fpr_jb_int(&jb, e, "tokens", (long long)m->tokens);
+                fpr_jb_int(&jb, e, "mismatch", (long long)m->mismatch);
+                fpr_jb_int(&jb, e, "unexplained", (long long)m->unexplained);
+                fpr_jb_int(&jb, e, "flips", (long long)(m->flip_01 + m->flip_10));
+                fpr_jb_int(&jb, e, "degenerate", (long long)m->degenerate);
+                fpr_jb_int(&jb, e, "degenerate_valid", (long long)m->degenerate_valid);
+            }
+            fpr_jb_append(&jb, entries, e);
+            n++;
         }
     }
-    n += (size_t)snprintf(buf + n, cap - n, "\n  ]\n}\n");
-    int rc = n >= cap - 1 ? fpr_error(FPR_EINTERNAL, "baseline buffer too small")
-                          : fpr_write_file_atomic(path, buf, n);
-    free(buf);
+    fpr_jb_set(&jb, root, "entries", entries);
+    int rc = jb.rc;
+    if (!rc && n == 0)
+        rc = fpr_error(FPR_EINVAL, "the results hold no backend results (%zu runs): a baseline "
+                       "of nothing would gate nothing", r->nruns);
+    if (rc) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", fpr_errmsg());
+        rc = fpr_error(rc, "%s: %s", path, msg);
+    } else {
+        rc = fpr_json_write_file(path, root, 2); /* one line per entry */
+    }
+    json_decref(root);
     return rc;
 }
 
-/* ------------------------------------------------------------------ a small reader */
+/* ------------------------------------------------------------------ reading */
 typedef struct bentry {
-    char case_name[256], mode[256], backend[256]; /* as long as a parsed string */
+    const char *case_name, *mode, *backend; /* owned by the JSON document */
     double offset;
-    long long tokens, mismatch, unexplained, flips;
+    long long tokens, mismatch, unexplained, flips, degenerate, degenerate_valid;
     int used;
 } bentry;
 
-static const char *skip_ws(const char *p)
+static int cmp_entry(const bentry *a, const bentry *b)
 {
-    while (*p && isspace((unsigned char)*p))
-        p++;
-    return p;
+    int c = strcmp(a->case_name, b->case_name);
+    if (!c) c = strcmp(a->mode, b->mode);
+    if (!c) c = (a->offset > b->offset) - (a->offset < b->offset);
+    if (!c) c = strcmp(a->backend, b->backend);
+    return c;
 }
 
-/* Parses a JSON string at p (after the quote is checked); returns the end or NULL. */
-static const char *parse_str(const char *p, char *out, size_t n)
-{
-    if (*p != '"')
-        return NULL;
-    p++;
-    size_t k = 0;
-    while (*p && *p != '"') {
-        char ch = *p++;
-        if (ch == '\\' && *p)
-            ch = *p++;
-        if (k + 1 >= n)
-            return NULL; /* longer than any name frameprec writes: refuse, never truncate */
-        out[k++] = ch;
-    }
-    out[k] = 0;
-    return *p == '"' ? p + 1 : NULL;
-}
+static int qcmp_entry(const void *a, const void *b) { return cmp_entry(a, b); }
 
-/* One flat object of the entries array; returns the end or NULL on a syntax error. */
-static const char *parse_entry(const char *p, bentry *e)
-{
-    memset(e, 0, sizeof *e);
-    p = skip_ws(p);
-    if (*p != '{')
-        return NULL;
-    p++;
-    for (;;) {
-        p = skip_ws(p);
-        if (*p == '}')
-            return p + 1;
-        char key[64], sval[256] = "";
-        double nval = 0;
-        if (!(p = parse_str(p, key, sizeof key)))
-            return NULL;
-        p = skip_ws(p);
-        if (*p++ != ':')
-            return NULL;
-        p = skip_ws(p);
-        if (*p == '"') {
-            if (!(p = parse_str(p, sval, sizeof sval)))
-                return NULL;
-        } else {
-            char *end;
-            nval = strtod(p, &end);
-            if (end == p)
-                return NULL;
-            p = end;
-        }
-        if (!strcmp(key, "case")) memcpy(e->case_name, sval, sizeof sval);
-        else if (!strcmp(key, "mode")) memcpy(e->mode, sval, sizeof sval);
-        else if (!strcmp(key, "backend")) memcpy(e->backend, sval, sizeof sval);
-        else if (!strcmp(key, "offset")) e->offset = nval;
-        else if (!strcmp(key, "tokens")) e->tokens = (long long)nval;
-        else if (!strcmp(key, "mismatch")) e->mismatch = (long long)nval;
-        else if (!strcmp(key, "unexplained")) e->unexplained = (long long)nval;
-        else if (!strcmp(key, "flips")) e->flips = (long long)nval;
-        p = skip_ws(p);
-        if (*p == ',')
-            p++;
-    }
-}
-
-static int read_baseline(const char *path, bentry **out, size_t *n)
+/* Reads and validates the baseline; *doc keeps the strings alive. Entries sorted. */
+static int read_baseline(const char *path, json_t **doc, bentry **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fpr_error(FPR_EIO, "%s: cannot open the baseline", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *txt = fpr_calloc((size_t)(len > 0 ? len : 0) + 1, 1);
-    if (!txt || fread(txt, 1, (size_t)len, f) != (size_t)len) {
-        fclose(f);
-        free(txt);
-        return fpr_error(FPR_EIO, "%s: cannot read the baseline", path);
-    }
-    fclose(f);
-    int rc = FPR_OK;
-    if (!strstr(txt, "\"frameprec-baseline\"")) {
-        free(txt);
-        return fpr_error(FPR_EFORMAT, "%s: not a frameprec baseline (format "
-                                      "\"frameprec-baseline\" missing)", path);
-    }
-    const char *p = strstr(txt, "\"entries\"");
-    p = p ? strchr(p, '[') : NULL;
-    if (!p) {
-        free(txt);
+    json_t *root;
+    int rc = fpr_json_read_file(path, &root);
+    if (rc)
+        return rc;
+    *doc = root;
+    const char *fmt;
+    long long ver;
+    if (!json_is_object(root))
+        return fpr_error(FPR_EFORMAT, "%s: not a frameprec baseline (not a JSON object)", path);
+    if ((rc = fpr_json_get_str(root, "format", path, "the baseline", &fmt)))
+        return rc;
+    if (strcmp(fmt, "frameprec-baseline") != 0)
+        return fpr_error(FPR_EFORMAT, "%s: not a frameprec baseline (format \"%s\")", path, fmt);
+    if ((rc = fpr_json_get_int(root, "version", path, "the baseline", 1, 1, &ver)))
+        return rc;
+    const json_t *arr = json_object_get(root, "entries");
+    if (!json_is_array(arr))
         return fpr_error(FPR_EFORMAT, "%s: baseline has no \"entries\" array", path);
+    size_t m = json_array_size(arr);
+    bentry *v = fpr_calloc(m + 1, sizeof *v);
+    if (!v)
+        return FPR_ENOMEM;
+    for (size_t i = 0; i < m && !rc; i++) {
+        const json_t *e = json_array_get(arr, i);
+        char where[64];
+        snprintf(where, sizeof where, "entry %zu", i);
+        bentry *b = &v[i];
+        const long long big = (1LL << 53);
+        if (!json_is_object(e))
+            rc = fpr_error(FPR_EFORMAT, "%s: %s is not an object", path, where);
+        if (!rc) rc = fpr_json_get_str(e, "case", path, where, &b->case_name);
+        if (!rc) rc = fpr_json_get_str(e, "mode", path, where, &b->mode);
+        if (!rc) rc = fpr_json_get_num(e, "offset", path, where, &b->offset);
+        if (!rc) rc = fpr_json_get_str(e, "backend", path, where, &b->backend);
+        if (!rc) rc = fpr_json_get_int(e, "tokens", path, where, 0, big, &b->tokens);
+        if (!rc) rc = fpr_json_get_int(e, "mismatch", path, where, 0, b->tokens, &b->mismatch);
+        if (!rc)
+            rc = fpr_json_get_int(e, "unexplained", path, where, 0, b->mismatch, &b->unexplained);
+        if (!rc) rc = fpr_json_get_int(e, "flips", path, where, 0, big, &b->flips);
+        if (!rc)
+            rc = fpr_json_get_int(e, "degenerate", path, where, 0, b->tokens, &b->degenerate);
+        if (!rc)
+            rc = fpr_json_get_int(e, "degenerate_valid", path, where, 0, b->degenerate,
+                                  &b->degenerate_valid);
     }
-    p++;
-    size_t cap = 0;
-    bentry *v = NULL;
-    for (;;) {
-        p = skip_ws(p);
-        if (*p == ']')
-            break;
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 256;
-            bentry *nv = realloc(v, cap * sizeof *v);
-            if (!nv) {
-                rc = FPR_ENOMEM;
-                break;
-            }
-            v = nv;
-        }
-        const char *q = parse_entry(p, &v[*n]);
-        if (!q) {
-            rc = fpr_error(FPR_EFORMAT, "%s: baseline entry %zu is not valid JSON "
-                                        "(near byte %ld)", path, *n, (long)(p - txt));
-            break;
-        }
-        p = q;
-        (*n)++;
+    if (!rc && m > 1) {
+        qsort(v, m, sizeof *v, qcmp_entry);
+        for (size_t i = 1; i < m && !rc; i++)
+            if (!cmp_entry(&v[i - 1], &v[i]))
+                rc = fpr_error(FPR_EFORMAT, "%s: two entries for %s [%s, +%g A] %s", path,
+                               v[i].case_name, v[i].mode, v[i].offset, v[i].backend);
     }
-    free(txt);
     if (rc) {
         free(v);
-        *n = 0;
         return rc;
     }
     *out = v;
+    *n = m;
     return FPR_OK;
 }
 
 int fpr_check(const fpr_study_results *r, const char *baseline, FILE *out)
 {
+    return fpr_check_ex(r, baseline, 0, out);
+}
+
+int fpr_check_ex(const fpr_study_results *r, const char *baseline, int allow_new, FILE *out)
+{
+    json_t *doc = NULL;
     bentry *be = NULL;
     size_t nbe = 0;
-    int rc = read_baseline(baseline, &be, &nbe);
-    if (rc)
+    int rc = read_baseline(baseline, &doc, &be, &nbe);
+    if (rc) {
+        json_decref(doc);
         return rc;
+    }
     int fail = 0;
-    long long compared = 0, fresh = 0;
+    long long compared = 0, fresh = 0, results = 0;
     for (size_t i = 0; i < r->nruns; i++) {
         const fpr_study_run *run = &r->runs[i];
         for (size_t j = 0; j < run->nb; j++) {
             const fpr_metrics *m = &run->b[j].m;
             const char *bn = run->b[j].name;
+            results++;
             char where[512];
             snprintf(where, sizeof where, "%s [%s, +%g A] %s", run->case_name, run->mode,
                      run->offset, bn);
@@ -222,20 +197,26 @@ int fpr_check(const fpr_study_results *r, const char *baseline, FILE *out)
                         (long long)m->ident_diff);
                 fail = 1;
             }
-            bentry *e = NULL;
-            for (size_t k = 0; k < nbe && !e; k++)
-                if (!strcmp(be[k].case_name, run->case_name) && !strcmp(be[k].mode, run->mode) &&
-                    be[k].offset == run->offset && !strcmp(be[k].backend, bn))
-                    e = &be[k];
+            bentry key = {run->case_name, run->mode, bn, run->offset, 0, 0, 0, 0, 0, 0, 0};
+            bentry *e = nbe ? bsearch(&key, be, nbe, sizeof *be, qcmp_entry) : NULL;
             if (!e) {
                 fresh++;
+                if (!allow_new) {
+                    if (fresh <= 20)
+                        fprintf(out, "FAIL %s: not in the baseline (a new run or backend: "
+                                     "--allow-new to accept, or --write-baseline)\n", where);
+                    fail = 1;
+                }
                 continue;
             }
             compared++;
             e->used = 1;
-            if (e->tokens != m->tokens)
-                fprintf(out, "note %s: %lld tokens, baseline had %lld (case changed?)\n", where,
+            if (e->tokens != m->tokens) {
+                fprintf(out, "FAIL %s: %lld tokens, baseline had %lld (the case changed under "
+                             "the same name: regenerate the baseline)\n", where,
                         (long long)m->tokens, e->tokens);
+                fail = 1;
+            }
             if (m->mismatch > e->mismatch) {
                 fprintf(out, "FAIL %s: pick mismatches grew %lld -> %lld\n", where,
                         e->mismatch, (long long)m->mismatch);
@@ -247,13 +228,47 @@ int fpr_check(const fpr_study_results *r, const char *baseline, FILE *out)
                         fl);
                 fail = 1;
             }
+            if (m->degenerate > e->degenerate) {
+                fprintf(out, "FAIL %s: degenerate frames (a or c = the token's own atom) grew "
+                             "%lld -> %lld\n", where, e->degenerate, (long long)m->degenerate);
+                fail = 1;
+            }
+            if (m->degenerate_valid > e->degenerate_valid) {
+                fprintf(out, "FAIL %s: degenerate frames marked valid grew %lld -> %lld\n",
+                        where, e->degenerate_valid, (long long)m->degenerate_valid);
+                fail = 1;
+            }
             if (m->mismatch < e->mismatch)
                 fprintf(out, "better %s: pick mismatches %lld -> %lld (consider "
                              "--write-baseline)\n", where, e->mismatch, (long long)m->mismatch);
         }
     }
-    fprintf(out, "check: %s — %lld run x backend results compared with %s, %lld not in the "
-                 "baseline\n", fail ? "FAIL" : "PASS", compared, baseline, fresh);
+    if (fresh > 20 && !allow_new)
+        fprintf(out, "FAIL ... and %lld more results not in the baseline\n", fresh - 20);
+    if (r->nruns == 0) {
+        fprintf(out, "FAIL the results hold no runs: nothing to gate\n");
+        fail = 1;
+    } else if (results == 0) {
+        fprintf(out, "FAIL the results hold %zu runs but no backend results (only the "
+                     "reference was run?): nothing to gate\n", r->nruns);
+        fail = 1;
+    }
+    if (nbe == 0) {
+        fprintf(out, "FAIL %s has no entries: nothing to compare with\n", baseline);
+        fail = 1;
+    } else if (compared == 0 && results > 0) {
+        fprintf(out, "FAIL the baseline covers none of the %lld results (other cases, modes, "
+                     "offsets or backends?)\n", results);
+        fail = 1;
+    }
+    long long unused = 0;
+    for (size_t k = 0; k < nbe; k++)
+        unused += !be[k].used;
+    fprintf(out, "check: %s — %lld of %lld run x backend results compared with %s, %lld not in "
+                 "the baseline%s; %lld baseline entries not in the results\n",
+            fail ? "FAIL" : "PASS", compared, results, baseline, fresh,
+            fresh && allow_new ? " (allowed by --allow-new)" : "", unused);
     free(be);
+    json_decref(doc);
     return fail;
 }

@@ -16,12 +16,12 @@
  * A run file in DIR/.work has the same layout with one run, so joining (the end of a
  * study, and `frameprec merge`) is copying groups. */
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/h5util.h"
+#include "io/jsonutil.h"
 #include "study/study.h"
 
 /* ------------------------------------------------------------------ small writers */
@@ -338,6 +338,38 @@ static void rd_hist(hid_t g, const char *name, fpr_hist *h)
     H5Dclose(d);
 }
 
+/* A metric attribute as the gate and the report will trust it: absent (an older file:
+ * the default stays), or one number of the right kind — counters integral, at least -1
+ * and below 2^53; other fields finite or NaN (not measured). A hand-edited or corrupt
+ * value (a string, NaN or 1e300 as a count) is refused, naming run, backend and field. */
+static int rd_metric(hid_t bg, const char *path, const char *run, const char *backend,
+                     size_t field, double *v)
+{
+    const fpr_metric_field *mf = &fpr_metric_fields[field];
+    if (H5Aexists(bg, mf->name) <= 0)
+        return FPR_OK;
+    hid_t a = H5Aopen(bg, mf->name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
+    H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    int ok = a >= 0 && (cls == H5T_INTEGER || cls == H5T_FLOAT) &&
+             H5Sget_simple_extent_npoints(sp) == 1 && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    if (!ok)
+        return fpr_error(FPR_EFORMAT, "%s: run %s backend %s: metric '%s' is not a single "
+                         "number", path, run, backend, mf->name);
+    if (mf->is_int ? !(*v == floor(*v) && *v >= -1 && *v < 0x1p53)
+                   : (isinf(*v) || fabs(*v) > 1e300))
+        return fpr_error(FPR_EFORMAT, "%s: run %s backend %s: metric '%s' = %g is not a valid "
+                         "%s", path, run, backend, mf->name, *v,
+                         mf->is_int ? "count" : "value");
+    return FPR_OK;
+}
+
 static void rd_disp_hist(hid_t g, fpr_disp_hist *h)
 {
     memset(h, 0, sizeof *h);
@@ -392,6 +424,14 @@ static herr_t read_run(hid_t runs, const char *name, const H5L_info_t *info, voi
     run->n_token = (int64_t)rd_num(g, "n_token", 0);
     run->n_atomized = (int64_t)rd_num(g, "n_atomized", 0);
     run->truth_seconds = rd_num(g, "truth_seconds", 0);
+    if (!isfinite(run->offset) || (strcmp(run->mode, "native") && strcmp(run->mode, "all")) ||
+        run->S < 0 || run->n_token < 0 || run->n_atom < 0) {
+        k->rc = fpr_error(FPR_EFORMAT, "%s: run %s has an invalid header (mode '%s', offset %g, "
+                          "S %lld): corrupt or edited", k->path, name, run->mode, run->offset,
+                          (long long)run->S);
+        H5Gclose(g);
+        return -1;
+    }
     rd_hist(g, "margin_hist", &run->margin_hist);
     char *bl = rd_str(g, "backends");
     size_t nb = bl[0] ? 1 : 0;
@@ -411,19 +451,21 @@ static herr_t read_run(hid_t runs, const char *name, const H5L_info_t *info, voi
         fpr_metrics_init(&sb->m);
         for (size_t f = 0; f < fpr_metric_nfields && !k->rc; f++) {
             /* a metric this build defines but the file lacks: an older frameprec wrote
-             * it; reading it as 0 would be a silent wrong answer */
+             * it; reading it as its default would be a silent wrong answer */
+            double v = fpr_metric_get(&sb->m, f);
             if (H5Aexists(bg, fpr_metric_fields[f].name) <= 0)
                 k->rc = fpr_error(FPR_EFORMAT, "%s: run %s, backend %s lacks metric '%s' "
                                   "(written by an older frameprec; run the study again)",
                                   k->path, name, t, fpr_metric_fields[f].name);
-            else
-                fpr_metric_set(&sb->m, f, rd_num(bg, fpr_metric_fields[f].name,
-                                                 fpr_metric_get(&sb->m, f)));
+            else if (!(k->rc = rd_metric(bg, k->path, name, t, f, &v)))
+                fpr_metric_set(&sb->m, f, v);
         }
         rd_hist(bg, "bound_hist", &sb->bound_hist);
         rd_disp_hist(bg, &sb->disp_hist);
         sb->examples = rd_str(bg, "examples");
         H5Gclose(bg);
+        if (k->rc)
+            break;
     }
     free(bl);
     H5Gclose(g);
@@ -571,76 +613,6 @@ int fpr_study_aggregate(const fpr_study_results *r, const char *name, const char
 }
 
 /* ------------------------------------------------------------------ summary.json */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-            return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t nc = (b->cap + (size_t)k + 1) * 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
-static void json_str(sbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            sb_printf(b, "\\%c", ch);
-        else if (ch < 0x20)
-            sb_printf(b, "\\u%04x", ch);
-        else
-            sb_printf(b, "%c", ch);
-    }
-    sb_printf(b, "\"");
-}
-
-static void json_num(sbuf *b, double v, int is_int)
-{
-    if (is_int)
-        sb_printf(b, "%lld", (long long)v);
-    else if (isfinite(v))
-        sb_printf(b, "%.17g", v);
-    else
-        sb_printf(b, "null");
-}
-
-static void json_metrics(sbuf *b, const fpr_metrics *m)
-{
-    sb_printf(b, "{");
-    for (size_t k = 0; k < fpr_metric_nfields; k++) {
-        sb_printf(b, "%s\"%s\": ", k ? ", " : "", fpr_metric_fields[k].name);
-        json_num(b, fpr_metric_get(m, k), fpr_metric_fields[k].is_int);
-    }
-    sb_printf(b, "}");
-}
-
 int fpr_write_file_atomic(const char *path, const char *text, size_t len)
 {
     fpr_atomic_file a;
@@ -654,93 +626,158 @@ int fpr_write_file_atomic(const char *path, const char *text, size_t len)
     return fpr_atomic_commit(&a);
 }
 
+/* Every metric of fpr_metric_fields, by name: new metrics flow without JSON code. */
+static json_t *json_metrics(fpr_jb *jb, const fpr_metrics *m)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL; /* the caller's fpr_jb_set reports it */
+    for (size_t k = 0; k < fpr_metric_nfields; k++) {
+        double v = fpr_metric_get(m, k);
+        if (fpr_metric_fields[k].is_int)
+            fpr_jb_int(jb, o, fpr_metric_fields[k].name, (long long)v);
+        else
+            fpr_jb_real(jb, o, fpr_metric_fields[k].name, v);
+    }
+    return o;
+}
+
+/* JSON by jansson (src/io/jsonutil.c): names that are not UTF-8 are refused with a
+ * message, non-finite numbers are written as null. */
 int fpr_summary_write(const fpr_study_results *r, const char *path)
 {
-    sbuf b = {0};
-    const char *names[256];
-    size_t nb = fpr_study_backend_names(r, names, 256);
-    sb_printf(&b, "{\n  \"format\": \"frameprec-summary\",\n  \"version\": 1,\n");
-    sb_printf(&b, "  \"frameprec_version\": ");
-    json_str(&b, r->version);
-    sb_printf(&b, ",\n  \"compiler\": ");
-    json_str(&b, r->compiler);
-    sb_printf(&b, ",\n  \"flags\": ");
-    json_str(&b, r->flags);
-    sb_printf(&b, ",\n  \"machine\": ");
-    json_str(&b, r->machine);
-    sb_printf(&b, ",\n  \"reference\": ");
-    json_str(&b, r->reference);
-    sb_printf(&b, ",\n  \"created\": ");
-    json_str(&b, r->created);
-    sb_printf(&b, ",\n  \"notes\": ");
-    json_str(&b, r->notes);
-    sb_printf(&b, ",\n  \"metrics\": {");
-    for (size_t k = 0; k < fpr_metric_nfields; k++) {
-        sb_printf(&b, "%s\n    \"%s\": ", k ? "," : "", fpr_metric_fields[k].name);
-        json_str(&b, fpr_metric_fields[k].help);
+    fpr_jb jb = {FPR_OK};
+    json_t *root = json_object();
+    if (!root)
+        return fpr_error(FPR_ENOMEM, "out of memory writing %s", path);
+    fpr_jb_str(&jb, root, "format", "frameprec-summary");
+    fpr_jb_int(&jb, root, "version", 1);
+    fpr_jb_str(&jb, root, "frameprec_version", r->version);
+    fpr_jb_str(&jb, root, "compiler", r->compiler);
+    fpr_jb_str(&jb, root, "flags", r->flags);
+    fpr_jb_str(&jb, root, "machine", r->machine);
+    fpr_jb_str(&jb, root, "reference", r->reference);
+    fpr_jb_str(&jb, root, "created", r->created);
+    fpr_jb_str(&jb, root, "notes", r->notes);
+    json_t *mh = json_object();
+    for (size_t k = 0; mh && k < fpr_metric_nfields; k++)
+        fpr_jb_str(&jb, mh, fpr_metric_fields[k].name, fpr_metric_fields[k].help);
+    fpr_jb_set(&jb, root, "metrics", mh);
+
+    size_t cap = 16;
+    for (size_t k = 0; k < r->nruns; k++)
+        cap += r->runs[k].nb;
+    const char **names = fpr_calloc(cap, sizeof *names);
+    double *offs = fpr_calloc(r->nruns + 1, sizeof *offs);
+    if (!names || !offs) {
+        free(names);
+        free(offs);
+        json_decref(root);
+        return FPR_ENOMEM;
     }
-    sb_printf(&b, "\n  },\n  \"backends\": [");
-    for (size_t i = 0; i < nb; i++) {
-        sb_printf(&b, "%s", i ? ", " : "");
-        json_str(&b, names[i]);
-    }
+    size_t nb = fpr_study_backend_names(r, names, cap);
+    json_t *bl = json_array();
+    for (size_t i = 0; bl && i < nb; i++)
+        fpr_jb_append(&jb, bl, fpr_jb_string(&jb, names[i], "a backend name"));
+    fpr_jb_set(&jb, root, "backends", bl);
+
     /* totals per backend × mode × offset: the tables of the report */
-    sb_printf(&b, "],\n  \"totals\": [");
-    int first = 1;
+    size_t no = 0;
+    for (size_t k = 0; k < r->nruns; k++) {
+        size_t q;
+        for (q = 0; q < no && offs[q] != r->runs[k].offset; q++)
+            ;
+        if (q == no)
+            offs[no++] = r->runs[k].offset;
+    }
+    json_t *totals = json_array();
     static const char *const modes[2] = {"native", "all"};
-    for (size_t i = 0; i < nb; i++)
-        for (int mi = 0; mi < 2; mi++) {
-            double offs[64];
-            size_t no = 0;
-            for (size_t k = 0; k < r->nruns; k++) {
-                size_t q;
-                for (q = 0; q < no && offs[q] != r->runs[k].offset; q++)
-                    ;
-                if (q == no && no < 64)
-                    offs[no++] = r->runs[k].offset;
-            }
+    for (size_t i = 0; totals && i < nb && !jb.rc; i++)
+        for (int mi = 0; mi < 2; mi++)
             for (size_t q = 0; q < no; q++) {
                 fpr_metrics m;
                 if (!fpr_study_aggregate(r, names[i], modes[mi], offs[q], &m))
                     continue;
-                sb_printf(&b, "%s\n    {\"backend\": ", first ? "" : ",");
-                first = 0;
-                json_str(&b, names[i]);
-                sb_printf(&b, ", \"mode\": \"%s\", \"offset\": %g, \"metrics\": ", modes[mi],
-                          offs[q]);
-                json_metrics(&b, &m);
-                sb_printf(&b, "}");
+                json_t *e = json_object();
+                if (e) {
+                    fpr_jb_str(&jb, e, "backend", names[i]);
+                    fpr_jb_str(&jb, e, "mode", modes[mi]);
+                    fpr_jb_real(&jb, e, "offset", offs[q]);
+                    fpr_jb_set(&jb, e, "metrics", json_metrics(&jb, &m));
+                }
+                fpr_jb_append(&jb, totals, e);
             }
-        }
-    sb_printf(&b, "\n  ],\n  \"runs\": [");
-    for (size_t k = 0; k < r->nruns; k++) {
+    fpr_jb_set(&jb, root, "totals", totals);
+
+    json_t *runs = json_array();
+    for (size_t k = 0; runs && k < r->nruns && !jb.rc; k++) {
         const fpr_study_run *run = &r->runs[k];
-        sb_printf(&b, "%s\n    {\"key\": ", k ? "," : "");
-        json_str(&b, run->key);
-        sb_printf(&b, ", \"case\": ");
-        json_str(&b, run->case_name);
-        sb_printf(&b, ", \"path\": ");
-        json_str(&b, run->case_path);
-        sb_printf(&b, ", \"mode\": ");
-        json_str(&b, run->mode);
-        sb_printf(&b, ", \"offset\": %g, \"S\": %lld, \"n_atom\": %lld, \"n_token\": %lld, "
-                      "\"n_atomized\": %lld, \"truth_seconds\": %.6g,\n     \"backends\": {",
-                  run->offset, (long long)run->S, (long long)run->n_atom,
-                  (long long)run->n_token, (long long)run->n_atomized, run->truth_seconds);
-        for (size_t j = 0; j < run->nb; j++) {
-            sb_printf(&b, "%s\n      ", j ? "," : "");
-            json_str(&b, run->b[j].name);
-            sb_printf(&b, ": ");
-            json_metrics(&b, &run->b[j].m);
+        json_t *e = json_object();
+        if (e) {
+            fpr_jb_str(&jb, e, "key", run->key);
+            fpr_jb_str(&jb, e, "case", run->case_name);
+            fpr_jb_str(&jb, e, "path", run->case_path);
+            fpr_jb_str(&jb, e, "mode", run->mode);
+            fpr_jb_real(&jb, e, "offset", run->offset);
+            fpr_jb_int(&jb, e, "S", (long long)run->S);
+            fpr_jb_int(&jb, e, "n_atom", (long long)run->n_atom);
+            fpr_jb_int(&jb, e, "n_token", (long long)run->n_token);
+            fpr_jb_int(&jb, e, "n_atomized", (long long)run->n_atomized);
+            fpr_jb_real(&jb, e, "truth_seconds", run->truth_seconds);
+            json_t *bo = json_object();
+            for (size_t j = 0; bo && j < run->nb; j++) {
+                /* each result names its run and backend too, so one object read on its
+                 * own (a grep, a jq select) says what it is */
+                json_t *mo = json_metrics(&jb, &run->b[j].m);
+                if (mo) {
+                    fpr_jb_str(&jb, mo, "case", run->case_name);
+                    fpr_jb_str(&jb, mo, "mode", run->mode);
+                    fpr_jb_real(&jb, mo, "offset", run->offset);
+                    fpr_jb_str(&jb, mo, "backend", run->b[j].name);
+                }
+                fpr_jb_set(&jb, bo, run->b[j].name, mo);
+            }
+            fpr_jb_set(&jb, e, "backends", bo);
         }
-        sb_printf(&b, "}}");
+        fpr_jb_append(&jb, runs, e);
     }
-    sb_printf(&b, "\n  ]\n}\n");
-    if (b.oom) {
-        free(b.p);
-        return fpr_error(FPR_ENOMEM, "out of memory writing %s", path);
+    fpr_jb_set(&jb, root, "runs", runs);
+
+    /* the candidates of the verdict (SPEC §10), against `original` over every run */
+    const fpr_candidate *rec = fpr_candidate_recommended(r);
+    json_t *cands = json_array();
+    for (size_t i = 0; cands && i < fpr_candidate_count() && !jb.rc; i++) {
+        const fpr_candidate *k = fpr_candidate_at(i);
+        fpr_candidate_result cr;
+        fpr_candidate_against_original(r, k, &cr);
+        json_t *e = json_object();
+        if (e) {
+            fpr_jb_str(&jb, e, "name", k->name);
+            fpr_jb_str(&jb, e, "backend", k->backend);
+            fpr_jb_str(&jb, e, "rows", k->rows);
+            fpr_jb_real(&jb, e, "torch_bytes_42k_5k_tokens", fpr_candidate_bytes_seed(k, 0));
+            fpr_jb_real(&jb, e, "torch_bytes_42k_all_atomized", fpr_candidate_bytes_seed(k, 1));
+            fpr_jb_int(&jb, e, "runs", cr.runs);
+            fpr_jb_int(&jb, e, "runs_compared_with_original", cr.compared);
+            fpr_jb_int(&jb, e, "orig_changed", (long long)cr.changed);
+            fpr_jb_int(&jb, e, "orig_flips", (long long)cr.flips);
+            fpr_jb_set(&jb, e, "identical_to_original", json_boolean(cr.identical));
+            fpr_jb_set(&jb, e, "recommended", json_boolean(rec == k));
+        }
+        fpr_jb_append(&jb, cands, e);
     }
-    int rc = fpr_write_file_atomic(path, b.p, b.n);
-    free(b.p);
+    fpr_jb_set(&jb, root, "candidates", cands);
+    free(names);
+    free(offs);
+    int rc = jb.rc;
+    if (rc) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", fpr_errmsg());
+        rc = fpr_error(rc, "%s: %s", path, msg);
+    } else {
+        /* one line per run's backend and per total: readable, diffable */
+        rc = fpr_json_write_file(path, root, 4);
+    }
+    json_decref(root);
     return rc;
 }

@@ -558,6 +558,8 @@ int fpr_study_run_all(const fpr_study_opts *o)
     char machine[512];
     char created[64];
 
+    if ((rc = fpr_output_dir_check(o->outdir)))
+        return rc;
     if (o->shard_n < 1 || o->shard_i < 0 || o->shard_i >= o->shard_n)
         return fpr_error(FPR_EUSAGE, "--shard I/N needs 0 <= I < N (got %d/%d)", o->shard_i,
                          o->shard_n);
@@ -599,14 +601,28 @@ int fpr_study_run_all(const fpr_study_opts *o)
                 rc = FPR_EUSAGE;
                 goto out;
             }
+            for (size_t i = 0; i < x.nb; i++)
+                if (x.bs[i] == b) {
+                    rc = fpr_error(FPR_EUSAGE, "--backends lists '%s' twice", t);
+                    break;
+                }
+            if (rc)
+                break;
             if (b != x.ref && x.nb < fpr_backend_count())
                 x.bs[x.nb++] = b;
         }
         free(list);
+        if (rc)
+            goto out;
     } else {
         for (size_t i = 0; i < fpr_backend_count(); i++)
             if (fpr_backend_at(i) != x.ref && fpr_backend_at(i)->precision != FPR_PREC_EXACT)
                 x.bs[x.nb++] = fpr_backend_at(i);
+    }
+    if (x.nb == 0) {
+        rc = fpr_error(FPR_EUSAGE, "no backend to study: --backends names only the reference "
+                       "(%s), which every backend is compared with", x.ref->name);
+        goto out;
     }
     if (o->inject_fault) {
         size_t i;

@@ -250,6 +250,21 @@ double fpr_candidate_bytes(const fpr_candidate *k, double n_atom, double n_token
 /* At the seed's sizes (S = 1): all_atomized 0 → 42,000 atoms / 5,000 tokens / none
  * atomized; 1 → 42,000 atoms, every atom an atomized token. */
 double fpr_candidate_bytes_seed(const fpr_candidate *k, int all_atomized);
+/* A candidate against `original` over every run of a study: runs where its backend ran,
+ * runs where the comparison with exact_diff was made, and the sums of orig_changed and
+ * orig_flips. identical = compared on every run of the study and nothing differs. */
+typedef struct fpr_candidate_result {
+    int runs, compared;
+    int64_t changed, flips;
+    int identical;
+} fpr_candidate_result;
+struct fpr_study_results;
+void fpr_candidate_against_original(const struct fpr_study_results *r, const fpr_candidate *k,
+                                    fpr_candidate_result *out);
+/* The verdict's pick (SPEC §10): among candidates identical to `original` on every run,
+ * the least memory at the seed's monomer size, then at 42k atoms all atomized. NULL when
+ * none is (exact_diff not run). */
+const fpr_candidate *fpr_candidate_recommended(const struct fpr_study_results *r);
 
 /* ------------------------------------------------------------------ report, check */
 int fpr_report_write(const fpr_study_results *r, const char *outdir);
@@ -257,8 +272,10 @@ int fpr_report_markdown(const fpr_study_results *r, FILE *out);
 int fpr_report_html(const fpr_study_results *r, FILE *out);
 
 int fpr_baseline_write(const fpr_study_results *r, const char *path);
-/* Returns 0 pass, 1 fail (printing what got worse on `out`), <0 error. */
+/* Returns 0 pass, 1 fail (printing what got worse on `out`), <0 error. The gate fails
+ * when it compared nothing, and on any result the baseline lacks unless allow_new. */
 int fpr_check(const fpr_study_results *r, const char *baseline, FILE *out);
+int fpr_check_ex(const fpr_study_results *r, const char *baseline, int allow_new, FILE *out);
 
 /* Writes text to path atomically (path.tmp.<pid>, rename). */
 int fpr_write_file_atomic(const char *path, const char *text, size_t len);
