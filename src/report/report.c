@@ -608,9 +608,9 @@ static const fpr_study_run *worst_run(const doc *d, const char *name, const char
         if (!in_scope(run, mode, offset))
             continue;
         const fpr_study_backend *b = run_backend(run, name);
-        if (!b || b->m.orig_changed <= 0 || run->n_token * run->S <= 0)
+        if (!b || b->m.orig_changed <= 0 || b->m.tokens <= 0)
             continue;
-        double v = (double)b->m.orig_changed / (double)(run->n_token * run->S);
+        double v = (double)b->m.orig_changed / (double)b->m.tokens;
         if (v > *rate) {
             *rate = v;
             best = run;
@@ -710,11 +710,11 @@ static void verdict(const doc *d, out *w)
     int nr = 0;
     for (size_t i = 0; i < d->r->nruns; i++)
         if (in_scope(&d->r->runs[i], mode, off)) {
-            tok += d->r->runs[i].n_token * d->r->runs[i].S;
+            tok += d->r->runs[i].n_atomized * d->r->runs[i].S;
             nr++;
         }
     para(w, "Every other candidate changes frames. Its price at the deposited coordinates "
-            "(+%g Å) with %s — %d runs, %lld tokens × samples — against `original`, then the "
+            "(+%g Å) with %s — %d runs, %lld atomized tokens × samples — against `original`, then the "
             "severity of what changed (against the exact truth) and its memory (42k atoms / "
             "5,000 tokens; 42k all atomized):",
          off, strcmp(mode, "real") == 0 ? "each case's own atomization (the real use; case "
@@ -743,14 +743,14 @@ static void verdict(const doc *d, out *w)
         double rate;
         const fpr_study_run *wr = worst_run(d, c->k->backend, mode, off, &rate);
         char pc[32], wtxt[200] = "", disp[120] = "";
-        fmt_pct(pc, sizeof pc, m.orig_changed > 0 ? m.orig_changed : 0, tok);
+        fmt_pct(pc, sizeof pc, m.orig_changed > 0 ? m.orig_changed : 0, m.tokens);
         if (wr)
-            snprintf(wtxt, sizeof wtxt, "; worst case `%s`: %.3g%% of its tokens",
+            snprintf(wtxt, sizeof wtxt, "; worst case `%s`: %.3g%% of its atomized tokens",
                      wr->case_name, 100 * rate);
         if (m.disp_n > 0)
             snprintf(disp, sizeof disp, "; changed frame atoms moved up to %.2f Å (median %.2f Å)",
                      m.disp_max, disp_median(d, c->k->backend, mode, off));
-        li(w, "`%s` (`%s`; %s): **%lld frames changed** (%s)%s; valid flips %lld; "
+        li(w, "`%s` (`%s`; %s): **%lld frames changed** (%s of the atomized tokens)%s; valid flips %lld; "
               "**degenerate frames marked valid: %lld**%s; memory %s; %s. Over all %d runs "
               "(every atomization and offset): %lld frames changed, %lld valid flips.",
            c->k->name, c->k->backend, c->k->note, (long long)(m.orig_changed > 0 ? m.orig_changed : 0),
