@@ -172,13 +172,22 @@ struct fpr_backend {
     int (*prepare_chain)(const fpr_backend *b, const void *cfg, fpr_chain_view *cv);
     /* Values of row q (position in the chain) against chain members j0..j0+n-1.
      * float32 backends implement eval_f32, binary64 ones eval_f64. The value is what
-     * the top-k ranks (a distance, or anything monotone the backend documents). */
+     * the top-k ranks (a distance, or anything monotone the backend documents).
+     * The value of a pair must not depend on j0 or n (how the columns are split into
+     * calls): --search grid evaluates short runs of columns, brute force long blocks,
+     * and the two must give the same bits (SPEC §12). */
     void (*eval_f32)(const fpr_backend *b, const void *cfg, void *scratch,
                      const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n,
                      float *out);
     void (*eval_f64)(const fpr_backend *b, const void *cfg, void *scratch,
                      const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n,
                      double *out);
+    /* Optional fused kernel of a float32 backend (brute force and grid): offers every
+     * column j0..j0+n-1 of row q to the running top-3 t under the canonical tie rule,
+     * skipping columns already in t (so a range may be offered twice); the same result
+     * as eval_f32 followed by inserting each value, only faster. */
+    void (*scan_f32)(const fpr_backend *b, const void *cfg, void *scratch,
+                     const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, fpr_top3 *t);
     /* Optional: the whole top-3 of nq rows at once (row positions q[0..nq-1] in the
      * chain), for backends that block rows or decide exactly (chunked, truth). When
      * non-NULL the driver calls it instead of eval_* + its own top-3. `extra` may be
@@ -186,13 +195,25 @@ struct fpr_backend {
     int (*block_top3)(const fpr_backend *b, const void *cfg, void *scratch,
                       const fpr_chain_view *cv, const int64_t *q, int64_t nq,
                       fpr_top3 *out, fpr_row_extra *extra);
+    /* Optional, for --search grid when the backend has no eval_* (the truth): the
+     * top-3 (and extras) of row q over the candidate positions pos[0..m-1] (distinct,
+     * any order). The driver guarantees that pos holds every chain member whose exact
+     * D² to q is at most the row's 4th smallest exact D² over the whole chain, so a
+     * backend that ranks exactly gives what block_top3 gives on the whole chain. */
+    int (*cands_top3)(const fpr_backend *b, const void *cfg, void *scratch,
+                      const fpr_chain_view *cv, int64_t q, const int64_t *pos, int64_t m,
+                      fpr_top3 *out, fpr_row_extra *extra);
     /* Options: parse "key=value,..." into a config (may be NULL: no options). */
     int (*configure)(const fpr_backend *b, const char *params, void **cfg);
     void (*cfg_free)(void *cfg);
     const char *params_help; /* one line per option, or NULL */
     /* A-priori bound on |computed D² − exact D²| for the pair (xi, xj) (float32
      * inputs, in Å²), with any chain-level quantity the bound needs (e.g. the chain's
-     * max |x| for matmul_centered) taken from `chain_absmax`. NULL for exact. */
+     * max |x| for matmul_centered) taken from `chain_absmax`. NULL for exact.
+     * --search grid needs the bound's maximum over a box of inputs and takes it over
+     * the box's 64 corner pairs: a bound must therefore be convex in each of the six
+     * coordinates separately (true of every positive combination of D², |x|²,
+     * Σ|x_ik x_jk|, sqrt(D²) and constants, which is what the backends use). */
     double (*d2_error_bound)(const fpr_backend *b, const void *cfg, const float xi[3],
                              const float xj[3], double chain_absmax);
     /* Bytes alive at the peak in the equivalent PyTorch formulation (SPEC §6). */
@@ -200,7 +221,9 @@ struct fpr_backend {
                                double n_token, double S);
     /* How the computed value maps to a squared distance, for error statistics:
      * given the ranked value v, return the backend's computed D² (e.g. v*v − 3·eps
-     * for exact_diff, v*v for matmul). NULL: value is D² already. */
+     * for exact_diff, v*v for matmul). NULL: value is D² already. --search grid needs
+     * it non-decreasing in v ≥ 0 and its binary64 evaluation within 2^-40·(v² + |result|)
+     * of the real map the bound refers to. */
     double (*value_to_d2)(const fpr_backend *b, const void *cfg, double v);
 };
 
@@ -213,8 +236,15 @@ const fpr_backend *fpr_backend_find(const char *name);
 int fpr_registry_check(void);
 
 /* ---------------------------------------------------------------- the driver */
+/* How the driver enumerates a row's candidates (SPEC §12). GRID is the default (0). */
+enum { FPR_SEARCH_GRID = 0, FPR_SEARCH_BRUTE = 1 };
+/* "grid" / "brute" -> FPR_SEARCH_*; -1 for anything else. */
+int fpr_search_parse(const char *s);
+const char *fpr_search_name(int search);
+
 typedef struct fpr_run_opts {
     int angle;           /* FPR_ANGLE_* */
+    int search;          /* FPR_SEARCH_* : same frames and top values either way */
     int jobs;            /* threads; <= 0 means 1 */
     const char *params;  /* backend options "k=v,..." or NULL */
     int64_t row_block;   /* rows per work item (0 = default) */

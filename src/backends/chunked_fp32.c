@@ -161,6 +161,16 @@ static int block_top3(const fpr_backend *b, const void *cfgv, void *scratch,
     return FPR_OK;
 }
 
+/* --search grid evaluates the candidates the grid keeps with the same kernel (values
+ * are exact_diff's by construction; the grid's cells are the blocks). */
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    (void)b;
+    (void)cfg;
+    fpr_backend_exact_diff.eval_f32(&fpr_backend_exact_diff, NULL, scratch, cv, q, j0, n, out);
+}
+
 static int parse_pos(const char *v, int64_t *out)
 {
     char *end;
@@ -247,6 +257,7 @@ const fpr_backend fpr_backend_chunked_fp32 = {
     .summary = "exact_diff arithmetic in row x column blocks, per-block top-3 merged",
     .precision = FPR_PREC_F32,
     .block_top3 = block_top3,
+    .eval_f32 = eval,
     .configure = configure,
     .cfg_free = cfg_free,
     .params_help = "rows=R (rows per block, default 16, within the driver's row block); "

@@ -17,6 +17,8 @@ static void help(FILE *o)
             "  -o, --output FILE     frames file to write (atomically)\n"
             "  -p, --params K=V,...  backend options (frameprec backends --verbose)\n"
             "      --angle STAGE     angle stage: backend (default), f32, f64, exact\n"
+            "      --search S        candidate search: grid (default, SPEC §12) or brute;\n"
+            "                        the same frames and top values either way\n"
             "  -j, --jobs N          threads (results identical for any N)\n"
             "      --atomize-all     treat every atom as an atomized token\n"
             "      --translate A     add A angstrom to every coordinate first\n"
@@ -31,6 +33,7 @@ int fpr_cmd_frames(int argc, char **argv)
         {"params", required_argument, 0, 'p'},  {"angle", required_argument, 0, 'A'},
         {"jobs", required_argument, 0, 'j'},    {"atomize-all", no_argument, 0, 'Z'},
         {"translate", required_argument, 0, 'T'}, {"max-memory", required_argument, 0, 'M'},
+        {"search", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *bname = NULL, *outp = NULL;
@@ -56,6 +59,11 @@ int fpr_cmd_frames(int argc, char **argv)
             if (fpr_cli_parse_int(optarg, &v) || v < 1 || v > 1024)
                 return fpr_cli_fail("frames", fpr_error(FPR_EUSAGE, "--jobs needs 1..1024"));
             ro.jobs = (int)v;
+            break;
+        case 's':
+            if ((ro.search = fpr_search_parse(optarg)) < 0)
+                return fpr_cli_fail("frames", fpr_error(FPR_EUSAGE, "--search must be grid or "
+                                                        "brute (got '%s')", optarg));
             break;
         case 'Z': atomize = 1; break;
         case 'T':
@@ -106,9 +114,9 @@ int fpr_cmd_frames(int argc, char **argv)
         for (int64_t k = 0; k < f->S * f->n_token; k++)
             nvalid += f->valid_frame_mask[k];
         fprintf(stderr, "frameprec frames: %s: backend %s, %lld samples, %lld tokens "
-                        "(%lld atomized), %lld valid frames, %.3f s -> %s\n",
+                        "(%lld atomized), %lld valid frames, %.3f s (search %s) -> %s\n",
                 c->name, b->name, (long long)c->S, (long long)c->n_token, (long long)nat,
-                (long long)nvalid, f->seconds, outp);
+                (long long)nvalid, f->seconds, fpr_search_name(ro.search), outp);
     }
     fpr_frames_free(f);
     fpr_case_free(c);

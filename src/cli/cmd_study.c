@@ -20,8 +20,9 @@ static void help(FILE *o)
             "  -b, --backends A,B      only these backends (default: every registered one)\n"
             "      --offsets L         translation offsets in A, comma list (default 0,10,100,1000)\n"
             "      --modes M           native, all or native,all (default)\n"
-            "      --max-atomize-all N skip atomize-all for cases above N atoms (default 60000;\n"
-            "                          0 = no cap)\n"
+            "      --max-atomize-all N skip atomize-all for cases above N atoms (default 0 =\n"
+            "                          no cap)\n"
+            "      --search S          candidate search: grid (default) or brute; same results\n"
             "  -j, --jobs N            threads for the driver (results identical for any N)\n"
             "      --shard I/N         run only slice I (0-based) of N; join with `frameprec merge`\n"
             "      --reference NAME    reference backend (default truth)\n"
@@ -42,6 +43,7 @@ int fpr_cmd_study(int argc, char **argv)
         {"shard", required_argument, 0, 'S'},    {"reference", required_argument, 0, 'R'},
         {"no-report", no_argument, 0, 'N'},      {"keep-work", no_argument, 0, 'K'},
         {"max-memory", required_argument, 0, 'M'}, {"inject-fault", required_argument, 0, 'F'},
+        {"search", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fpr_study_opts so;
@@ -94,6 +96,11 @@ int fpr_cmd_study(int argc, char **argv)
                                                        "0 <= I < N (got '%s')", optarg));
             break;
         case 'R': so.reference = optarg; break;
+        case 's':
+            if ((so.search = fpr_search_parse(optarg)) < 0)
+                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--search must be grid or "
+                                                       "brute (got '%s')", optarg));
+            break;
         case 'N': so.no_report = 1; break;
         case 'K': so.keep_work = 1; break;
         case 'M':

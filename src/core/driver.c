@@ -9,12 +9,13 @@
 
 #include "internal.h"
 
-enum { COL_BLOCK = 1024, DEFAULT_ROW_BLOCK = 16 };
+enum { COL_BLOCK = 1024, DEFAULT_ROW_BLOCK = 16, SEED_WINDOW = 32 };
 
 void fpr_run_opts_init(fpr_run_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->angle = FPR_ANGLE_BACKEND;
+    o->search = FPR_SEARCH_GRID;
     o->jobs = 1;
 }
 
@@ -225,6 +226,7 @@ typedef struct run_ctx {
     int64_t nblocks;
     fpr_top3 *top;          /* [nrows] */
     fpr_row_extra *extra;   /* [nrows] or NULL */
+    struct grid *grids;     /* [n_chains] for --search grid, else NULL */
 } run_ctx;
 
 /* The scan of a float32 value block into a running top-3. Candidates arrive in
@@ -325,13 +327,23 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
                            const fpr_chain_view *cv, int64_t r0, int64_t r1)
 {
     const fpr_backend *b = r->b;
-    for (int64_t i = r0; i < r1; i++)
+    for (int64_t i = r0; i < r1; i++) {
         fpr_top3_init(&r->top[i]);
+        if (b->scan_f32) { /* seed window first: the third falls fast (fused kernels
+                              skip what they already hold when the full pass repeats it) */
+            int64_t q = r->rows[i].pos;
+            int64_t w0 = q - SEED_WINDOW > 0 ? q - SEED_WINDOW : 0;
+            int64_t w1 = q + SEED_WINDOW + 1 < cv->n ? q + SEED_WINDOW + 1 : cv->n;
+            b->scan_f32(b, r->cfg, scratch, cv, q, w0, w1 - w0, &r->top[i]);
+        }
+    }
     for (int64_t j0 = 0; j0 < cv->n; j0 += COL_BLOCK) {
         int64_t n = cv->n - j0 < COL_BLOCK ? cv->n - j0 : COL_BLOCK;
         for (int64_t i = r0; i < r1; i++) {
             int64_t q = r->rows[i].pos;
-            if (b->eval_f32) {
+            if (b->scan_f32) {
+                b->scan_f32(b, r->cfg, scratch, cv, q, j0, n, &r->top[i]);
+            } else if (b->eval_f32) {
                 b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
                 fpr_top3_scan_f32(&r->top[i], vbuf, cv->idx + j0, n);
             } else {
@@ -342,7 +354,465 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
     }
 }
 
-static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, int64_t *qbuf)
+/* ------------------------------------------------------------------ the grid (SPEC §12) */
+/* --search grid: per chain and sample a uniform cell list (cell edge h, cells numbered
+ * x fastest), each non-empty cell with the exact bounding box of its members. A row
+ * visits the cells around its own in Chebyshev rings R = 0, 1, 2, …; inside a ring the
+ * cells that can still matter are visited in ascending order of their lower-bound
+ * distance. Nothing is approximated: the grid only decides which candidates are never
+ * evaluated, and it leaves out a candidate only when it is proved to rank after the
+ * row's current third, hence after the final one.
+ *
+ * The proof, for a backend with computed value v and value map g = value_to_d2
+ * (non-decreasing, |g(v_j) − D²_j| ≤ B_j = d2_error_bound): let Bmax ≥ B_j for every
+ * pair of the chain (the bound's maximum over the chain's bounding box, taken at its 64
+ * corner pairs, exact for bounds convex in each coordinate; plus 4·(eps + 1e-8) for
+ * backends whose bound assumes the default eps). If a cell's lower bound L on D² to
+ * the row satisfies L − Bmax > g(t), t the current third value, then every member j
+ * has g(v_j) ≥ D²_j − B_j ≥ L − Bmax > g(t), so v_j > t: strictly after the third
+ * whatever its index, which is what keeps the canonical tie rule (value, then index)
+ * exact — a member with v_j = t and a smaller index is never left out, since the test
+ * is strict. L is computed so that it never exceeds the real bound: the cell's box gap
+ * (differences of float32 in binary64, three squares, two sums: ≤ 6 roundings, so
+ * × (1 − 2^-48)), and for rings not yet reached ((R−1)·h − 2δ)², δ the largest error
+ * of the cell assignment (x − lo)/h in binary64 (≤ 2^-52·span; δ = 2^-45·span). g(t) +
+ * Bmax is raised by 2^-40·(|g| + t² + Bmax) for its own rounding.
+ *
+ * Backends without eval_* but with cands_top3 (the truth) rank exactly: the row
+ * collects every member whose binary64 D² estimate ĥ is ≤ T = fl(ĥ_(4)·(1 + 2^-48)),
+ * ĥ_(4) the 4th smallest ĥ seen, and skips a cell when L > T. As in the truth's own
+ * filter (src/truth/truth.c), ĥ = D²(1 + θ5), so T ≥ the row's exact 4th smallest D²
+ * and every member at or below it is collected: the exact ranking of the collection
+ * is the exact ranking of the chain (picks, tie groups, margins). */
+enum { GRID_MIN_ATOMS_DEFAULT = 96 };
+static const double GRID_OCC = 3.0; /* atoms per cell of the bounding box, on average */
+static const double LB_DOWN = 1.0 - 0x1p-48;
+static const double TRUTH_K = 1.0 + 0x1p-48;
+
+static double g_grid_slack = 1.0;
+static int64_t g_grid_min_atoms = GRID_MIN_ATOMS_DEFAULT;
+
+void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms)
+{
+    g_grid_slack = slack_scale;
+    g_grid_min_atoms = min_atoms > 0 ? min_atoms : GRID_MIN_ATOMS_DEFAULT;
+}
+
+int fpr_search_parse(const char *s)
+{
+    if (s && strcmp(s, "grid") == 0)
+        return FPR_SEARCH_GRID;
+    if (s && strcmp(s, "brute") == 0)
+        return FPR_SEARCH_BRUTE;
+    return -1;
+}
+
+const char *fpr_search_name(int search)
+{
+    return search == FPR_SEARCH_BRUTE ? "brute" : "grid";
+}
+
+typedef struct grid {
+    int on;               /* built for this sample (else: brute force for this chain) */
+    int64_t n, cap_cells; /* atoms; cells the arrays hold */
+    int64_t nx, ny, nz;
+    double h, lo[3], delta, bmax;
+    int32_t *cstart; /* [ncell + 1] member offsets */
+    int32_t *pos;    /* [n] chain positions, by cell, ascending inside a cell */
+    int32_t *cell;   /* [n] cell of each chain position */
+    float *box;      /* [ncell][6] lo x, y, z, hi x, y, z of the members */
+} grid;
+
+static void grid_free(grid *g)
+{
+    free(g->cstart);
+    free(g->pos);
+    free(g->cell);
+    free(g->box);
+    memset(g, 0, sizeof *g);
+}
+
+static int grid_alloc(grid *g, int64_t n)
+{
+    memset(g, 0, sizeof *g);
+    g->n = n;
+    g->cap_cells = 2 * n + 8;
+    if (g->cap_cells > INT32_MAX - 1)
+        g->cap_cells = INT32_MAX - 1;
+    g->cstart = fpr_calloc((size_t)g->cap_cells + 1, sizeof(int32_t));
+    g->pos = fpr_calloc((size_t)n, sizeof(int32_t));
+    g->cell = fpr_calloc((size_t)n, sizeof(int32_t));
+    g->box = fpr_calloc((size_t)g->cap_cells * 6, sizeof(float));
+    if (!g->cstart || !g->pos || !g->cell || !g->box) {
+        grid_free(g);
+        return FPR_ENOMEM;
+    }
+    return FPR_OK;
+}
+
+static double cells_for(const double span[3], double h)
+{
+    double c = 1;
+    for (int k = 0; k < 3; k++)
+        c *= floor(span[k] / h) + 1;
+    return c;
+}
+
+/* Builds the cell list of one chain view (arrays from grid_alloc for cv->n atoms). */
+static void grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_chain_view *cv)
+{
+    const int64_t n = cv->n;
+    const float *c[3] = {cv->x, cv->y, cv->z};
+    float lo[3], hi[3];
+    for (int k = 0; k < 3; k++) {
+        lo[k] = hi[k] = c[k][0];
+        for (int64_t j = 1; j < n; j++) {
+            lo[k] = c[k][j] < lo[k] ? c[k][j] : lo[k];
+            hi[k] = c[k][j] > hi[k] ? c[k][j] : hi[k];
+        }
+    }
+    double span[3], smax = 0, vol = 1;
+    for (int k = 0; k < 3; k++) {
+        g->lo[k] = lo[k];
+        span[k] = (double)hi[k] - (double)lo[k];
+        smax = fmax(smax, span[k]);
+    }
+    double h = 1.0;
+    if (smax > 0) {
+        for (int k = 0; k < 3; k++)
+            vol *= fmax(span[k], smax / (double)g->cap_cells);
+        h = cbrt(vol * GRID_OCC / (double)n);
+        while (cells_for(span, h) > (double)g->cap_cells)
+            h *= 1.25;
+    }
+    g->h = h;
+    g->nx = (int64_t)(span[0] / h) + 1;
+    g->ny = (int64_t)(span[1] / h) + 1;
+    g->nz = (int64_t)(span[2] / h) + 1;
+    g->delta = 0x1p-45 * smax;
+    const int64_t ncell = g->nx * g->ny * g->nz;
+    int32_t *cs = g->cstart;
+    memset(cs, 0, ((size_t)ncell + 1) * sizeof(int32_t));
+    for (int64_t j = 0; j < n; j++) {
+        int64_t ix = (int64_t)(((double)c[0][j] - g->lo[0]) / h);
+        int64_t iy = (int64_t)(((double)c[1][j] - g->lo[1]) / h);
+        int64_t iz = (int64_t)(((double)c[2][j] - g->lo[2]) / h);
+        ix = ix < g->nx ? ix : g->nx - 1;
+        iy = iy < g->ny ? iy : g->ny - 1;
+        iz = iz < g->nz ? iz : g->nz - 1;
+        int32_t cell = (int32_t)((iz * g->ny + iy) * g->nx + ix);
+        g->cell[j] = cell;
+        cs[cell + 1]++;
+    }
+    for (int64_t k = 0; k < ncell; k++)
+        cs[k + 1] += cs[k];
+    for (int64_t k = 0; k < ncell * 6; k += 6) {
+        for (int w = 0; w < 3; w++) {
+            g->box[k + w] = INFINITY;
+            g->box[k + 3 + w] = -INFINITY;
+        }
+    }
+    /* counting sort, stable: positions ascend inside a cell; cstart[k] ends at the
+     * start of cell k+1 and is shifted back below */
+    for (int64_t j = 0; j < n; j++) {
+        int32_t cell = g->cell[j];
+        g->pos[cs[cell]++] = (int32_t)j;
+        float *bx = g->box + (size_t)cell * 6;
+        for (int w = 0; w < 3; w++) {
+            bx[w] = c[w][j] < bx[w] ? c[w][j] : bx[w];
+            bx[3 + w] = c[w][j] > bx[3 + w] ? c[w][j] : bx[3 + w];
+        }
+    }
+    for (int64_t k = ncell; k > 0; k--)
+        cs[k] = cs[k - 1];
+    cs[0] = 0;
+    /* the bound made uniform over the chain: its maximum over the bounding box */
+    double bmax = 0;
+    if (b->d2_error_bound) {
+        double absmax = 0; /* as the study passes it: half the largest coordinate span */
+        for (int k = 0; k < 3; k++)
+            absmax = fmax(absmax, 0.5 * span[k]);
+        for (int ci = 0; ci < 8; ci++)
+            for (int cj = 0; cj < 8; cj++) {
+                float xi[3], xj[3];
+                for (int k = 0; k < 3; k++) {
+                    xi[k] = (ci >> k) & 1 ? hi[k] : lo[k];
+                    xj[k] = (cj >> k) & 1 ? hi[k] : lo[k];
+                }
+                double B = b->d2_error_bound(b, cfg, xi, xj, absmax);
+                bmax = B >= bmax ? B : (B < bmax ? bmax : INFINITY); /* NaN -> inf */
+            }
+        bmax += 4.0 * (fabs(cv->eps) + 1e-8);
+    }
+    g->bmax = bmax * g_grid_slack;
+    g->on = 1;
+}
+
+/* max(0, below, above) without libm's NaN-aware call (no NaN can occur here) */
+static inline double gap1(double below, double above)
+{
+    double g = below > above ? below : above;
+    return g > 0 ? g : 0.0;
+}
+
+/* Lower bound on D² from the query point to any point of cell k's box. */
+static inline double cell_lb(const grid *g, int64_t k, double qx, double qy, double qz)
+{
+    const float *bx = g->box + (size_t)k * 6;
+    double gx = gap1((double)bx[0] - qx, qx - (double)bx[3]);
+    double gy = gap1((double)bx[1] - qy, qy - (double)bx[4]);
+    double gz = gap1((double)bx[2] - qz, qz - (double)bx[5]);
+    return ((gx * gx + gy * gy) + gz * gz) * LB_DOWN;
+}
+
+/* Lower bound on D² from the query to any atom of a cell at Chebyshev distance ≥ R. */
+static inline double ring_lb(const grid *g, int64_t R)
+{
+    double gap = (double)(R - 1) * g->h - 2.0 * g->delta;
+    return R >= 2 && gap > 0 ? gap * gap * LB_DOWN : 0.0;
+}
+
+typedef struct cell_lb_t {
+    double lb;
+    int32_t k;
+} cell_lb_t;
+
+/* Per-thread scratch of the grid search. */
+typedef struct grid_work {
+    cell_lb_t *cells;
+    size_t cells_cap;
+    int64_t *cpos; /* truth path: collected positions and their estimates */
+    double *ch;
+    size_t c_cap;
+} grid_work;
+
+static void grid_work_free(grid_work *w)
+{
+    free(w->cells);
+    free(w->cpos);
+    free(w->ch);
+    memset(w, 0, sizeof *w);
+}
+
+static int push_cell(grid_work *w, size_t *n, double lb, int64_t k)
+{
+    if (*n == w->cells_cap) {
+        size_t nc = w->cells_cap ? 2 * w->cells_cap : 256;
+        cell_lb_t *p = realloc(w->cells, nc * sizeof *p);
+        if (!p)
+            return fpr_error(FPR_ENOMEM, "grid search: out of memory for %zu cells", nc);
+        w->cells = p;
+        w->cells_cap = nc;
+    }
+    w->cells[*n].lb = lb;
+    w->cells[*n].k = (int32_t)k;
+    (*n)++;
+    return FPR_OK;
+}
+
+static int cmp_cell_lb(const void *p, const void *q)
+{
+    const cell_lb_t *a = p, *b = q;
+    if (a->lb != b->lb)
+        return a->lb < b->lb ? -1 : 1;
+    return (a->k > b->k) - (a->k < b->k);
+}
+
+/* The cells of ring R around (a, b, c) whose lower bound is ≤ thr, sorted by it. */
+static int ring_cells(const grid *g, grid_work *w, int64_t R, int64_t a, int64_t b, int64_t c,
+                      double qx, double qy, double qz, double thr, size_t *nout)
+{
+    size_t n = 0;
+    int64_t i0 = a - R > 0 ? a - R : 0, i1 = a + R < g->nx - 1 ? a + R : g->nx - 1;
+    int64_t j0 = b - R > 0 ? b - R : 0, j1 = b + R < g->ny - 1 ? b + R : g->ny - 1;
+    int64_t k0 = c - R > 0 ? c - R : 0, k1 = c + R < g->nz - 1 ? c + R : g->nz - 1;
+    for (int64_t k = k0; k <= k1; k++)
+        for (int64_t j = j0; j <= j1; j++) {
+            int shell = R == 0 || k == c - R || k == c + R || j == b - R || j == b + R;
+            int64_t step = shell ? 1 : 2 * R; /* inside: only the two x faces */
+            for (int64_t i = shell ? i0 : a - R; i <= i1; i += step) {
+                if (i < i0)
+                    continue;
+                int64_t cell = (k * g->ny + j) * g->nx + i;
+                if (g->cstart[cell + 1] == g->cstart[cell])
+                    continue;
+                double lb = cell_lb(g, cell, qx, qy, qz);
+                if (lb > thr)
+                    continue;
+                int rc = push_cell(w, &n, lb, cell);
+                if (rc)
+                    return rc;
+            }
+        }
+    if (n > 1) {
+        if (n <= 32) { /* insertion sort: the usual ring is small */
+            for (size_t x = 1; x < n; x++) {
+                cell_lb_t v = w->cells[x];
+                size_t y = x;
+                while (y > 0 && cmp_cell_lb(&v, &w->cells[y - 1]) < 0) {
+                    w->cells[y] = w->cells[y - 1];
+                    y--;
+                }
+                w->cells[y] = v;
+            }
+        } else {
+            qsort(w->cells, n, sizeof *w->cells, cmp_cell_lb);
+        }
+    }
+    *nout = n;
+    return FPR_OK;
+}
+
+/* D² threshold of the eval path: a cell with lower bound > it holds only candidates
+ * whose computed value is > the current third (see the proof above). */
+static inline double eval_threshold(const fpr_backend *b, const void *cfg, const fpr_top3 *t,
+                                    double bmax)
+{
+    if (t->n < 3)
+        return INFINITY;
+    double v = t->val[2];
+    if (!(v < INFINITY))
+        return INFINITY;
+    double gv = b->value_to_d2 ? b->value_to_d2(b, cfg, v) : v;
+    double s = gv + bmax;
+    return s + 0x1p-40 * (fabs(gv) + v * v + bmax);
+}
+
+static inline void insert_tie_rule(fpr_top3 *t, double v, int32_t idx)
+{
+    if (t->n < 3 || v < t->val[2] || (v == t->val[2] && idx < t->idx[2]))
+        fpr_top3_insert(t, v, idx);
+}
+
+/* Top-3 of chain row q by the grid, for backends with eval_*. */
+static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *scratch,
+                         void *vbuf, const fpr_chain_view *cv, int64_t q, fpr_top3 *t)
+{
+    const fpr_backend *b = r->b;
+    fpr_top3_init(t);
+    const double qx = cv->x[q], qy = cv->y[q], qz = cv->z[q];
+    const int64_t cq = g->cell[q];
+    const int64_t a = cq % g->nx, bb = (cq / g->nx) % g->ny, c = cq / (g->nx * g->ny);
+    int64_t Rmax = g->nx > g->ny ? g->nx : g->ny;
+    Rmax = Rmax > g->nz ? Rmax : g->nz;
+    double thr = INFINITY;
+    for (int64_t R = 0; R <= Rmax; R++) {
+        if (ring_lb(g, R) > thr)
+            break;
+        size_t nc;
+        int rc = ring_cells(g, w, R, a, bb, c, qx, qy, qz, thr, &nc);
+        if (rc)
+            return rc;
+        for (size_t ci = 0; ci < nc; ci++) {
+            if (w->cells[ci].lb > thr)
+                break; /* sorted: the rest are further */
+            const int32_t *p = g->pos + g->cstart[w->cells[ci].k];
+            const int64_t m = g->cstart[w->cells[ci].k + 1] - g->cstart[w->cells[ci].k];
+            for (int64_t s = 0; s < m;) {
+                int64_t e = s + 1; /* a run of consecutive chain positions */
+                while (e < m && p[e] == p[e - 1] + 1 && e - s < COL_BLOCK)
+                    e++;
+                const int64_t j0 = p[s], len = e - s;
+                if (b->scan_f32) {
+                    b->scan_f32(b, r->cfg, scratch, cv, q, j0, len, t);
+                } else if (b->eval_f32) {
+                    float *out = vbuf;
+                    b->eval_f32(b, r->cfg, scratch, cv, q, j0, len, out);
+                    for (int64_t k = 0; k < len; k++)
+                        insert_tie_rule(t, (double)out[k], cv->idx[j0 + k]);
+                } else {
+                    double *out = vbuf;
+                    b->eval_f64(b, r->cfg, scratch, cv, q, j0, len, out);
+                    for (int64_t k = 0; k < len; k++)
+                        insert_tie_rule(t, out[k], cv->idx[j0 + k]);
+                }
+                s = e;
+            }
+            thr = eval_threshold(b, r->cfg, t, g->bmax);
+        }
+    }
+    return FPR_OK;
+}
+
+/* Running 4 smallest estimates (duplicates count: distinct candidates). */
+static inline void top4_add(double v4[4], int *n4, double h)
+{
+    int p;
+    if (*n4 < 4) {
+        p = (*n4)++;
+    } else {
+        if (!(h < v4[3]))
+            return;
+        p = 3;
+    }
+    while (p > 0 && h < v4[p - 1]) {
+        v4[p] = v4[p - 1];
+        p--;
+    }
+    v4[p] = h;
+}
+
+/* Top-3 of chain row q by the grid, for exact backends (cands_top3). */
+static int grid_row_cands(const run_ctx *r, const grid *g, grid_work *w, void *scratch,
+                          const fpr_chain_view *cv, int64_t q, fpr_top3 *t, fpr_row_extra *ex)
+{
+    const double qx = cv->x[q], qy = cv->y[q], qz = cv->z[q];
+    const int64_t cq = g->cell[q];
+    const int64_t a = cq % g->nx, bb = (cq / g->nx) % g->ny, c = cq / (g->nx * g->ny);
+    int64_t Rmax = g->nx > g->ny ? g->nx : g->ny;
+    Rmax = Rmax > g->nz ? Rmax : g->nz;
+    double T = INFINITY, v4[4];
+    int n4 = 0;
+    size_t m = 0;
+    if (w->c_cap < (size_t)cv->n) { /* at most every member is collected */
+        free(w->cpos);
+        free(w->ch);
+        w->cpos = fpr_calloc((size_t)cv->n, sizeof(int64_t));
+        w->ch = fpr_calloc((size_t)cv->n, sizeof(double));
+        w->c_cap = w->cpos && w->ch ? (size_t)cv->n : 0;
+        if (!w->c_cap)
+            return FPR_ENOMEM;
+    }
+    for (int64_t R = 0; R <= Rmax; R++) {
+        if (ring_lb(g, R) > T)
+            break;
+        size_t nc;
+        int rc = ring_cells(g, w, R, a, bb, c, qx, qy, qz, T, &nc);
+        if (rc)
+            return rc;
+        for (size_t ci = 0; ci < nc; ci++) {
+            if (w->cells[ci].lb > T)
+                break;
+            const int32_t *p = g->pos + g->cstart[w->cells[ci].k];
+            const int64_t mc = g->cstart[w->cells[ci].k + 1] - g->cstart[w->cells[ci].k];
+            for (int64_t s = 0; s < mc; s++) {
+                const int64_t j = p[s];
+                double dx = qx - (double)cv->x[j];
+                double dy = qy - (double)cv->y[j];
+                double dz = qz - (double)cv->z[j];
+                double hj = (dx * dx + dy * dy) + dz * dz;
+                if (!(hj <= T))
+                    continue;
+                w->cpos[m] = j;
+                w->ch[m] = hj;
+                m++;
+                top4_add(v4, &n4, hj);
+                if (n4 == 4) {
+                    double t4 = v4[3] * TRUTH_K;
+                    T = t4 < T ? t4 : T;
+                }
+            }
+        }
+    }
+    size_t k = 0; /* keep what the final threshold keeps */
+    for (size_t i = 0; i < m; i++)
+        if (w->ch[i] <= T)
+            w->cpos[k++] = w->cpos[i];
+    return r->b->cands_top3(r->b, r->cfg, scratch, cv, q, w->cpos, (int64_t)k, t, ex);
+}
+
+static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, int64_t *qbuf,
+                     grid_work *gw)
 {
     int64_t r0 = r->blocks[blk], r1 = r->blocks[blk + 1];
     int64_t slot = r->rows[r0].slot;
@@ -357,6 +827,19 @@ static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, i
         return FPR_OK;
     }
     const fpr_chain_view *cv = &r->views[slot];
+    if (r->grids && r->grids[slot].on) {
+        const grid *g = &r->grids[slot];
+        for (int64_t i = r0; i < r1; i++) {
+            int64_t q = r->rows[i].pos;
+            int rc = r->b->eval_f32 || r->b->eval_f64
+                         ? grid_row_eval(r, g, gw, scratch, vbuf, cv, q, &r->top[i])
+                         : grid_row_cands(r, g, gw, scratch, cv, q, &r->top[i],
+                                          r->extra ? &r->extra[i] : NULL);
+            if (rc)
+                return rc;
+        }
+        return FPR_OK;
+    }
     if (r->b->block_top3) {
         for (int64_t i = r0; i < r1; i++)
             qbuf[i - r0] = r->rows[i].pos;
@@ -515,6 +998,12 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     int64_t row_block = opts->row_block > 0 ? opts->row_block : DEFAULT_ROW_BLOCK;
     void **scratch = NULL, **vbuf = NULL;
     int64_t **qbuf = NULL;
+    grid_work *gw = NULL;
+    if (opts->search != FPR_SEARCH_GRID && opts->search != FPR_SEARCH_BRUTE)
+        return fpr_error(FPR_EUSAGE, "unknown search %d (grid or brute)", opts->search);
+    /* the grid needs per-column values (eval_*) or an exact ranking of a candidate set */
+    int use_grid = opts->search == FPR_SEARCH_GRID &&
+                   (b->eval_f32 || b->eval_f64 || b->cands_top3);
 
     if ((rc = fpr_frames_new(c->S, c->n_token, b->precision == FPR_PREC_EXACT, &f)))
         goto done;
@@ -576,10 +1065,26 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             goto done;
         }
     }
+    if (use_grid) { /* chains with rows and enough atoms to be worth a cell list */
+        r.grids = fpr_calloc((size_t)ch.n_chains, sizeof(grid));
+        if (!r.grids) {
+            rc = FPR_ENOMEM;
+            goto done;
+        }
+        for (int64_t i = 0; i < nrows; i++) {
+            int64_t sl = r.rows[i].slot;
+            int64_t n = sl < 0 ? 0 : ch.start[sl + 1] - ch.start[sl];
+            if (sl < 0 || r.grids[sl].n || n < g_grid_min_atoms)
+                continue;
+            if ((rc = grid_alloc(&r.grids[sl], n)))
+                goto done;
+        }
+    }
     scratch = fpr_calloc((size_t)jobs, sizeof(void *));
     vbuf = fpr_calloc((size_t)jobs, sizeof(void *));
     qbuf = fpr_calloc((size_t)jobs, sizeof(int64_t *));
-    if (!scratch || !vbuf || !qbuf) {
+    gw = fpr_calloc((size_t)jobs, sizeof(grid_work));
+    if (!scratch || !vbuf || !qbuf || !gw) {
         rc = FPR_ENOMEM;
         goto done;
     }
@@ -602,6 +1107,10 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     for (int64_t s = 0; s < c->S && rc == FPR_OK; s++) {
         if ((rc = build_views(c, b, cfg, &ch, s, soa, aux, aux_off, r.views)))
             break;
+        if (r.grids)
+            for (int64_t sl = 0; sl < ch.n_chains; sl++)
+                if (r.grids[sl].n)
+                    grid_build(&r.grids[sl], b, cfg, &r.views[sl]);
         int err = FPR_OK;
         char errmsg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1) num_threads(jobs)
@@ -615,7 +1124,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             e = err;
             if (e)
                 continue;
-            int brc = run_block(&r, blk, scratch[tid], vbuf[tid], qbuf[tid]);
+            int brc = run_block(&r, blk, scratch[tid], vbuf[tid], qbuf[tid], &gw[tid]);
             if (brc) {
 #pragma omp critical(fpr_driver_err)
                 {
@@ -673,6 +1182,14 @@ done:
     free(scratch);
     free(vbuf);
     free(qbuf);
+    if (gw)
+        for (int j = 0; j < jobs; j++)
+            grid_work_free(&gw[j]);
+    free(gw);
+    if (r.grids)
+        for (int64_t sl = 0; sl < ch.n_chains; sl++)
+            grid_free(&r.grids[sl]);
+    free(r.grids);
     free(soa);
     free(aux);
     free(aux_off);

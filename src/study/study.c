@@ -24,7 +24,7 @@ void fpr_study_opts_init(fpr_study_opts *o)
     o->offsets = offsets;
     o->noffsets = 4;
     o->native = o->atomize_all = 1;
-    o->atomize_all_max_atoms = 60000;
+    o->atomize_all_max_atoms = 0; /* no cap: the grid search makes 6ZU5 all-atomized cheap */
     o->jobs = 1;
     o->shard_n = 1;
     o->reference = "truth";
@@ -183,11 +183,13 @@ const fpr_backend *fpr_study_faulty(const fpr_backend *b)
     fault_copy = *b;
     snprintf(fault_name, sizeof fault_name, "%s", b->name); /* same name: the gate names it */
     fault_copy.name = fault_name;
+    /* every method the driver may call (block_top3 for --search brute, eval_* for
+     * the grid), so the fault shows whatever the search */
     if (b->block_top3)
         fault_copy.block_top3 = fault_block;
-    else if (b->eval_f32)
+    if (b->eval_f32)
         fault_copy.eval_f32 = fault_eval_f32;
-    else
+    if (b->eval_f64)
         fault_copy.eval_f64 = fault_eval_f64;
     return &fault_copy;
 }
@@ -329,6 +331,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     fpr_run_opts ro;
     fpr_run_opts_init(&ro);
     ro.jobs = o->jobs;
+    ro.search = o->search;
     progress(x, key, x->ref->name);
     if ((rc = fpr_frames_compute(c, x->ref, &ro, &truth)))
         goto done;

@@ -202,6 +202,7 @@ typedef struct fpr_study_opts {
     int native, atomize_all; /* which atomization modes */
     int64_t atomize_all_max_atoms; /* skip atomize-all above this many atoms (0: no cap) */
     int jobs;
+    int search;             /* FPR_SEARCH_* for every driver run (default grid) */
     int quiet;
     int shard_i, shard_n;
     const char *inject_fault; /* test hook: corrupt this backend's values */

@@ -405,6 +405,27 @@ static int block_top3(const fpr_backend *b, const void *cfg, void *scratch,
     return rc;
 }
 
+/* --search grid: the exact ranking of a candidate set the driver collected (every
+ * member at or below the row's exact 4th smallest D² is in it; see src/core/driver.c).
+ * The ranking, the tie groups and the margins depend only on those members, so this is
+ * block_top3's answer on the whole chain. */
+static int cands_top3(const fpr_backend *b, const void *cfg, void *scratch,
+                      const fpr_chain_view *cv, int64_t q, const int64_t *pos, int64_t m,
+                      fpr_top3 *out, fpr_row_extra *extra)
+{
+    (void)b;
+    (void)cfg;
+    (void)scratch;
+    ranked *r = malloc((size_t)(m > 0 ? m : 1) * sizeof *r);
+    if (!r)
+        return fpr_error(FPR_ENOMEM, "truth: out of memory for %lld candidates", (long long)m);
+    int rc = FPR_OK;
+    if (rank_i128(cv, q, pos, (size_t)m, r, out, extra))
+        rc = rank_mpz(cv, q, pos, (size_t)m, r, out, extra);
+    free(r);
+    return rc;
+}
+
 int fpr_truth_block_top3(const fpr_chain_view *cv, const int64_t *q, int64_t nq,
                          fpr_top3 *out, fpr_row_extra *extra, int force_mpz)
 {
@@ -513,5 +534,6 @@ const fpr_backend fpr_backend_truth = {
                "__int128/GMP), tie groups, margins, MPFR angle",
     .precision = FPR_PREC_EXACT,
     .block_top3 = block_top3,
+    .cands_top3 = cands_top3,
     .torch_peak_bytes = torch_peak,
 };
