@@ -112,15 +112,16 @@ def atom_chain(batch, n_atom, torch):
     counts = batch["num_atoms_per_token"] * tm
     ids = batch["asym_id"] * tm
     walk = torch.repeat_interleave(ids, counts)[:n_atom]
-    out = torch.zeros(n_atom, dtype=torch.int64)
+    out = torch.zeros(n_atom, dtype=torch.int64, device=walk.device)
     out[: walk.shape[0]] = walk
     return out
 
 
 def offsets(name, restype_onehot, torch):
     idx, has = atom_offset_table(name)
-    o = torch.einsum("...k,k->...", restype_onehot, torch.tensor(idx).float()).long()
-    m = torch.einsum("...k,k->...", restype_onehot, torch.tensor(has).float()).long()
+    dev = restype_onehot.device  # the tables live where the batch lives (CPU or CUDA)
+    o = torch.einsum("...k,k->...", restype_onehot, torch.tensor(idx, device=dev).float()).long()
+    m = torch.einsum("...k,k->...", restype_onehot, torch.tensor(has, device=dev).float()).long()
     return o, m
 
 
@@ -150,8 +151,8 @@ def closest_rows(x, atom_mask, chain, start, eps, inf, torch, chunk=None):
     """Only the start-atom rows: [S, T, 3], optionally `chunk` rows at a time."""
     S, T = x.shape[0], start.shape[0]
     am = atom_mask.bool()
-    vals = torch.empty((S, T, 3), dtype=x.dtype)
-    idxs = torch.empty((S, T, 3), dtype=torch.int64)
+    vals = torch.empty((S, T, 3), dtype=x.dtype, device=x.device)
+    idxs = torch.empty((S, T, 3), dtype=torch.int64, device=x.device)
     step = T if not chunk else chunk
     for t0 in range(0, T, step):
         st = start[t0 : t0 + step]

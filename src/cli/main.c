@@ -17,6 +17,7 @@ int fpr_cmd_study(int argc, char **argv);
 int fpr_cmd_report(int argc, char **argv);
 int fpr_cmd_check(int argc, char **argv);
 int fpr_cmd_merge(int argc, char **argv);
+int fpr_cmd_score(int argc, char **argv);
 
 static const fpr_cmd commands[] = {
     {"backends", "list the registered distance backends", fpr_cmd_backends},
@@ -28,6 +29,7 @@ static const fpr_cmd commands[] = {
     {"report", "report.md and report.html (inline SVG plots) from study results", fpr_cmd_report},
     {"check", "regression gate: unexplained mismatches, identity contracts, baseline", fpr_cmd_check},
     {"merge", "join the results of sharded studies (study --shard I/N)", fpr_cmd_merge},
+    {"score", "score a frames file made by any program against the exact truth", fpr_cmd_score},
 };
 
 int fpr_cli_fail(const char *cmd, int rc)

@@ -193,7 +193,8 @@ int fpr_check_ex(const fpr_study_results *r, const char *baseline, int allow_new
             }
             if (m->ident_diff > 0) {
                 fprintf(out, "FAIL %s: bit-identity with %s broken on %lld tokens\n", where,
-                        fpr_study_identity_partner(bn) ? fpr_study_identity_partner(bn) : "?",
+                        fpr_study_identity_partner(bn) ? fpr_study_identity_partner(bn)
+                                                       : "its declared arithmetic (tie order aside)",
                         (long long)m->ident_diff);
                 fail = 1;
             }

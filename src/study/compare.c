@@ -23,6 +23,8 @@ const fpr_metric_field fpr_metric_fields[] = {
     F(m_one, 1, 0, "mismatch: one of a, c differs"),
     F(m_both, 1, 0, "mismatch: both differ"),
     F(tie_alt, 1, 0, "another atom of the same exact tie group (not a mismatch)"),
+    F(degenerate, 1, 0, "atomized tokens whose a or c is the token's own atom b (zero-extent frame)"),
+    F(degenerate_valid, 1, 0, "degenerate frames marked valid (garbage geometry accepted)"),
     F(rounded_tie, 1, 0, "cause: equal computed values, tie rule chose"),
     F(reordered, 1, 0, "cause: computed values strictly in the wrong order"),
     F(inconsistent, 1, 0, "cause: top-3 contradicts the backend's own values (bug)"),
@@ -35,8 +37,6 @@ const fpr_metric_field fpr_metric_fields[] = {
     F(flip_10, 1, 0, "valid_frame_mask 1 -> 0"),
     F(flip_pick, 1, 0, "valid flips because a pick changed"),
     F(flip_angle, 1, 0, "valid flips with the same picks (angle near threshold)"),
-    F(degenerate, 1, 0, "severity 1: a or c is the token's own atom b (zero-extent frame)"),
-    F(degenerate_valid, 1, 0, "degenerate frames marked valid all the same"),
     F(tie_order, 1, 0, "tokens whose own computed values tie at a rank boundary (top-k order decides)"),
     F(disp_n, 1, 0, "changed frame atoms (a or c outside the truth's tie group)"),
     F(disp_max, 0, 1, "largest distance from a changed frame atom to the true one (A)"),
@@ -202,6 +202,7 @@ typedef struct cmp_ctx {
     const double *absmax; /* [n_chains] max |x| of the chain in this sample */
     fpr_exact *ex;
     fpr_paireval *pe;
+    int any_tie_order; /* FPR_CMP_ANY_TIE_ORDER: equal values may rank in any index order */
 } cmp_ctx;
 
 static const float *X(const cmp_ctx *k, int32_t i) { return k->xs + (size_t)i * 3; }
@@ -216,6 +217,11 @@ static int candidate(const cmp_ctx *k, int32_t i, int32_t j)
 static int same_pick(const cmp_ctx *k, int32_t st, int32_t pb, int32_t pt)
 {
     if (pb == pt)
+        return 1;
+    /* two inf fillers of a short row: equal values, so for another program's top-k
+     * (any tie order) either is the same pick */
+    if (k->any_tie_order && !candidate(k, st, pb) && !candidate(k, st, pt) && pb >= 0 &&
+        pt >= 0)
         return 1;
     if (!candidate(k, st, pb) || !candidate(k, st, pt))
         return 0;
@@ -304,7 +310,7 @@ static int row_cause(const cmp_ctx *k, int32_t st, const int32_t T[3], const int
             }
             double vb = fpr_paireval_value(k->pe, st, B[i]);
             double vt = fpr_paireval_value(k->pe, st, T[j]);
-            if (!ranks_before(vb, B[i], vt, T[j])) {
+            if (!ranks_before(vb, B[i], vt, T[j]) && !(k->any_tie_order && vb == vt)) {
                 *expl = 0; /* its top-3 contradicts its own values */
                 return FPR_CAUSE_INCONSISTENT;
             }
@@ -333,6 +339,13 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
                       const fpr_backend *b, const char *params, int jobs, fpr_metrics *m,
                       fpr_token_results **tok_out, fpr_hist *bhist)
 {
+    return fpr_study_compare_flags(c, tr, f, b, params, jobs, 0, m, tok_out, bhist);
+}
+
+int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                            const fpr_backend *b, const char *params, int jobs, int flags,
+                            fpr_metrics *m, fpr_token_results **tok_out, fpr_hist *bhist)
+{
     (void)jobs; /* the comparison is serial: its sums are then identical for any jobs */
     if (tok_out)
         *tok_out = NULL;
@@ -358,7 +371,7 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
         rc = FPR_ENOMEM;
         goto done;
     }
-    cmp_ctx k = {c, b, cfg, &ch, NULL, absmax, ex, pe};
+    cmp_ctx k = {c, b, cfg, &ch, NULL, absmax, ex, pe, (flags & FPR_CMP_ANY_TIE_ORDER) != 0};
 
     for (int64_t s = 0; s < c->S; s++) {
         k.xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
@@ -451,8 +464,9 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
                 if (bhist && d2c > 0)
                     fpr_hist_add(bhist, bsum / d2c);
             }
-            /* severity 1: a zero-extent frame (the token's own atom as a or c) */
-            if (aB == st || cB == st) {
+            /* severity 1: a zero-extent frame (the token's own atom as a or c; b as the
+             * frames file has it, which for an imported file is recovered from phi) */
+            if (aB == f->b_index[o] || cB == f->b_index[o]) {
                 m->degenerate++;
                 tok->degenerate[o] = 1;
                 if (bv) {

@@ -38,15 +38,15 @@ typedef struct fpr_metrics {
     int64_t mismatch;        /* (a, c) differ from the truth beyond its tie groups */
     int64_t m_self, m_swapped, m_one, m_both;
     int64_t tie_alt;         /* a different atom of the same exact tie group (not a mismatch) */
+    int64_t degenerate;      /* a or c is the token's own atom b (SPEC §5 severity 1) */
+    int64_t degenerate_valid; /* ... and marked valid */
     int64_t rounded_tie, reordered, inconsistent, cause_unknown;
     int64_t explained, unexplained;
     int64_t phi_changed;     /* all tokens: phi differs from the truth's */
     double phi_max_change;   /* Å */
     int64_t flip_01, flip_10; /* valid_frame_mask 0→1, 1→0 against the truth */
     int64_t flip_pick, flip_angle; /* by cause */
-    /* Severity (SPEC §5), atomized tokens: */
-    int64_t degenerate;      /* a or c is the token's own atom b (zero-extent frame) */
-    int64_t degenerate_valid; /* ... and marked valid all the same */
+    /* Severity (SPEC §5), atomized tokens (degenerate, degenerate_valid above): */
     int64_t tie_order;       /* the backend's own values tie at a rank boundary */
     int64_t disp_n;          /* changed frame atoms (a or c outside the truth's tie group) */
     double disp_max, disp_sum; /* their distance to the true atom (Å) */
@@ -153,6 +153,47 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
                       const fpr_backend *b, const char *params, int jobs, fpr_metrics *m,
                       fpr_token_results **tok, fpr_hist *bound_hist);
 
+/* The same with flags: FPR_CMP_ANY_TIE_ORDER for frames of another program, whose top-k
+ * may order equal values in any index order (an inversion with equal values of the
+ * declared arithmetic is then a rounded tie, not an inconsistency). */
+enum { FPR_CMP_ANY_TIE_ORDER = 1 };
+int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                            const fpr_backend *b, const char *params, int jobs, int flags,
+                            fpr_metrics *m, fpr_token_results **tok, fpr_hist *bound_hist);
+
+/* ------------------------------------------------------------------ scoring (SPEC §11) */
+/* Fills the -1 indices of frames `f` (from fpr_frames_read_external) by matching each
+ * phi coordinate triple exactly against the sample's atoms: identical coordinates are
+ * indistinguishable, so the truth's atom is preferred, then the token's atom b, then a
+ * present atom of b's chain, then the smallest index. Counts tokens with a slot matched
+ * by several atoms (*ambiguous) and slots matched by none (*unmatched; index -1). */
+int fpr_score_recover(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
+                      int64_t *ambiguous, int64_t *unmatched);
+
+/* Per-token flags of a score. */
+enum {
+    FPR_SCORE_CHANGED = 1,    /* frame or valid mask differs from the truth (tie order aside) */
+    FPR_SCORE_DEGENERATE = 2, /* a or c is b */
+    FPR_SCORE_FLIP = 4,       /* valid_frame_mask differs from the truth's */
+    FPR_SCORE_TIE_ORDER = 8   /* picks differ from the declared arithmetic's only in tie order */
+};
+typedef struct fpr_score {
+    fpr_metrics m;          /* §5 metrics against the truth (fpr_study_compare_flags) */
+    fpr_token_results *tr;  /* per token, as the study's */
+    uint8_t *flag;          /* [S][n_token] FPR_SCORE_* */
+    int64_t changed;        /* tokens flagged CHANGED */
+    int64_t tie_order;      /* atomized tokens flagged TIE_ORDER */
+    int64_t vs_declared;    /* tokens differing from the declared arithmetic's frames
+                               (indices, phi or valid mask), tie-order tokens excepted */
+} fpr_score;
+/* Scores frames `f` (indices filled) of case c against the truth's, as an
+ * implementation of backend `as` (params) whose own frames on c are `decl`. Sets
+ * f->top_value (rank 0: as's value of the query atom itself; ranks 1, 2 NaN). */
+int fpr_score_run(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
+                  const fpr_frames *decl, const fpr_backend *as, const char *params, int jobs,
+                  fpr_score **out);
+void fpr_score_free(fpr_score *s);
+
 /* Bit-identity contracts: backend → partner it must equal bit for bit. */
 const char *fpr_study_identity_partner(const char *backend);
 
@@ -209,6 +250,9 @@ typedef struct fpr_study_opts {
     int keep_work;
     int no_report;
     const char *reference;  /* default "truth" */
+    /* --import NAME=DIR (SPEC §11): frames of another program, one file per run in DIR,
+     * become row NAME beside the backends. */
+    const char *const *imports; size_t nimports;
 } fpr_study_opts;
 void fpr_study_opts_init(fpr_study_opts *o);
 int fpr_study_run_all(const fpr_study_opts *o);
