@@ -179,7 +179,7 @@ int fpr_score_run(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
             int32_t aD = decl->a_index[o], cD = decl->c_index[o];
             if (aF == aD && cF == cD)
                 continue;
-            int same_vals = aF >= 0 && cF >= 0 && aF != st && cF != st && aF != cF &&
+            int same_vals = aF >= 0 && cF >= 0 && aF != cF &&
                             decl_value(c, &ch, pe, st, aF) == decl_value(c, &ch, pe, st, aD) &&
                             decl_value(c, &ch, pe, st, cF) == decl_value(c, &ch, pe, st, cD);
             if (same_vals) {
