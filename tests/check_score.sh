@@ -62,6 +62,12 @@ done
 [ $? = 1 ] && ok "score --fail-on degenerate exits 1" || bad "score --fail-on degenerate"
 "$BIN" score "$W/q.h5" "$W/qm.h5" --fail-on flips -q 2>/dev/null
 [ $? = 0 ] && ok "score --fail-on flips exits 0 (no valid mask was touched)" || bad "score --fail-on flips"
+# --json onto an input is refused before anything is computed, and the input stays
+sum0=$(sha256sum <"$W/qm.h5")
+"$BIN" score "$W/q.h5" "$W/qm.h5" --json "$W/qm.h5" -q 2>/dev/null
+rc=$?
+[ $rc != 0 ] && [ "$(sha256sum <"$W/qm.h5")" = "$sum0" ] &&
+    ok "score --json refuses to overwrite its input" || bad "score --json onto its input: exit $rc"
 # a frames file of another case: refused, naming the file and the dataset
 "$BIN" frames -q --backend exact_diff "$W/lig.h5" -o "$W/lf.h5"
 msg=$("$BIN" score "$W/q.h5" "$W/lf.h5" 2>&1)

@@ -707,7 +707,8 @@ static void body(const doc *d, out *w)
             const fpr_backend *b = fpr_backend_find(d->names[i]);
             fpr_clear_error();
             t_set(&bt, (int)i, 0, "`%s`", d->names[i]);
-            t_set(&bt, (int)i, 1, "%.94s", b ? b->summary : "(not in this build)");
+            t_set(&bt, (int)i, 1, "%.94s",
+                  b ? b->summary : "(not a frameprec backend: an imported implementation, see the note)");
         }
         table(w, &bt);
     }
