@@ -104,6 +104,15 @@ done
 [ $tie -gt 0 ] && ok "tie-order differences are seen and told apart ($tie tokens)" ||
     bad "no tie-order token seen: the generated cases no longer exercise topk's tie order"
 
+# --function MODULE:FUNCTION: a stand-in with OpenFold3's signature that asserts the batch
+# has OpenFold3's keys, shapes and dtypes gives byte-identical files to the built-in
+PYTHONPATH=tests $PY scripts/torch_frames.py "$W/q.h5" -o "$W/stub" --offsets 0 --modes native \
+    --function of3_stub:get_token_frame_atoms >/dev/null 2>"$W/stub.log" &&
+    $PY -c 'import sys, h5py, numpy as np; a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2]); sys.exit(0 if all(np.array_equal(a[k][()], b[k][()]) for k in ("phi", "valid_frame_mask")) else 1)' \
+        "$W/stub/gen-protein-1500@native@0.h5" "$W/of/gen-protein-1500@native@0.h5" &&
+    ok "torch_frames.py --function MODULE:FUNCTION passes OpenFold3's batch layout" ||
+    { bad "torch_frames.py --function with the OpenFold3-signature stand-in"; cat "$W/stub.log"; }
+
 # batch2case.py: the batch dict torch_frames.py builds, torch.save'd with the coordinates,
 # comes back as a case whose frames are byte-identical to the original's
 $PY - "$W/q.h5" "$W/batch.pt" <<'EOF' || bad "saving a batch dict"
