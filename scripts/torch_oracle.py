@@ -13,8 +13,13 @@ Formulations (--form):
            d.masked_fill_(~mask, inf)   (the second commit of OpenFold3 PR 244).
   cdist    torch.cdist(x, x) (default compute mode: the matrix-product identity for
            more than 25 points) with the boolean mask and masked_fill_ (PR 244).
+  cdist_nomm  torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist") (the
+           direct difference kernel, no matrix product) with the boolean mask and
+           masked_fill_ — the variant a reviewer of PR 244 asked about.
   rows     only the start-atom rows: difference formula on [N_token, N], boolean mask.
   chunked  the start-atom rows in chunks of --chunk rows: [chunk, N] at a time.
+  atomized_rows  only the start atoms of atomized tokens, --chunk rows at a time
+           (a structure without atomized tokens computes no distance at all).
 
 Everything after the top-k (frame indices, positions, the angle test in float32 with
 Python-float bounds, validity) is the same code for every form, written from
@@ -46,7 +51,7 @@ import time
 import h5py
 import numpy as np
 
-FORMS = ("orig", "bool", "cdist", "rows", "chunked")
+FORMS = ("orig", "bool", "cdist", "cdist_nomm", "rows", "chunked", "atomized_rows")
 
 # Frame-atom offsets (SPEC §1): protein N, CA, C; RNA and DNA C3', C1', C4';
 # -1 / has=0 where the type lacks the atom (GAP, or the other kind).
@@ -133,6 +138,8 @@ def closest_full(form, x, atom_mask, chain, eps, inf, torch):
         pair_mask &= chain[..., None] == chain[..., None, :]
         if form == "bool":
             d = torch.sum(eps + (x[..., None, :] - x[..., None, :, :]) ** 2, dim=-1) ** 0.5
+        elif form == "cdist_nomm":
+            d = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
         else:  # cdist
             d = torch.cdist(x, x)
         d.masked_fill_(~pair_mask, inf)
@@ -170,6 +177,16 @@ def frame_atoms(form, batch, x, atom_mask, angle_threshold, eps, inf, torch, chu
     if form in ("rows", "chunked"):
         top_val, top_idx = closest_rows(x, atom_mask, chain, start, eps, inf, torch,
                                         chunk if form == "chunked" else None)
+    elif form == "atomized_rows":
+        # rows of the atomized tokens only; other tokens never read their row (their
+        # index term is multiplied by is_atomized = 0), so they get index 0
+        sel = torch.nonzero(batch["is_atomized"] > 0).flatten()
+        top_val = torch.full((S, start.shape[0], 3), float("nan"), dtype=x.dtype)
+        top_idx = torch.zeros((S, start.shape[0], 3), dtype=torch.int64)
+        if sel.numel():
+            v, i = closest_rows(x, atom_mask, chain, start[sel], eps, inf, torch, chunk)
+            top_val[:, sel] = v
+            top_idx[:, sel] = i
     else:
         v, i = closest_full(form, x, atom_mask, chain, eps, inf, torch)
         top_val = v[:, start, :]
@@ -272,7 +289,10 @@ def cmd_run(args):
     peak = max(0, peak_kb - rss0) * 1024
     rec = {"form": args.form, "case": c["name"], "file": args.case, "S": int(c["x"].shape[0]),
            "n_atom": int(c["x"].shape[1]), "n_token": int(c["restype"].shape[0]),
-           "threads": args.threads, "chunk": args.chunk if args.form == "chunked" else None,
+           "threads": args.threads,
+           "chunk": args.chunk if args.form in ("chunked", "atomized_rows") else None,
+           "n_atomized": int((c["is_atomized"] > 0).sum()),
+           "cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", "(default dispatch)"),
            "seconds": sec, "peak_bytes": peak, "peak_method": method,
            "torch": torch.__version__, "output": args.output}
     if args.output:
@@ -290,6 +310,8 @@ def estimate_bytes(form, S, N, T, chunk):
         return S * 25.0 * N * N
     if form == "cdist":
         return S * 9.0 * N * N
+    if form == "cdist_nomm":
+        return S * 6.0 * N * N
     rows = T if form == "rows" else min(chunk, T)
     return S * 25.0 * rows * N
 

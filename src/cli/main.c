@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 
 int fpr_cmd_backends(int argc, char **argv);
+int fpr_cmd_candidates(int argc, char **argv);
 int fpr_cmd_frames(int argc, char **argv);
 int fpr_cmd_gen(int argc, char **argv);
 int fpr_cmd_info(int argc, char **argv);
@@ -20,6 +21,7 @@ int fpr_cmd_score(int argc, char **argv);
 
 static const fpr_cmd commands[] = {
     {"backends", "list the registered distance backends", fpr_cmd_backends},
+    {"candidates", "the PyTorch formulations a maintainer could merge, with their memory", fpr_cmd_candidates},
     {"frames", "run the frame-atom driver with one backend over a case", fpr_cmd_frames},
     {"gen", "write a synthetic or adversarial case (ligands, protein, nucleic)", fpr_cmd_gen},
     {"info", "validate a case file and print its summary", fpr_cmd_info},

@@ -15,6 +15,9 @@
 #include "io/jsonutil.h"
 #include "study/study.h"
 
+static char *make_examples(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                           const fpr_token_results *tok);
+
 void fpr_study_opts_init(fpr_study_opts *o)
 {
     static const double offsets[] = {0, 10, 100, 1000};
@@ -471,6 +474,13 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         if ((rc = fpr_study_compare(c, truth, fr[i], b, NULL, o->jobs, &sb->m, &tok[i],
                                     &sb->bound_hist)))
             goto done;
+        sb->examples = make_examples(c, truth, fr[i], tok[i]);
+        for (int64_t q = 0; q < c->S * c->n_token; q++) {
+            if (tok[i]->disp_a[q] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_a[q]);
+            if (tok[i]->disp_c[q] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_c[q]);
+        }
     }
     /* Bit-identity contracts between backends of this run. */
     for (size_t i = 0; i < x->nb; i++) {
@@ -502,6 +512,23 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         if ((rc = import_one(x, c, base, mode, offset, key, truth, fr, i, sb, &tok[x->nb + i])))
             goto done;
     }
+    /* Every backend against `original` (exact_diff): what merging it would change. */
+    for (size_t j = 0; j < x->nb; j++) {
+        if (strcmp(x->bs[j]->name, "exact_diff") != 0)
+            continue;
+        for (size_t i = 0; i < x->nb; i++) {
+            const fpr_frames *p = fr[i], *q = fr[j];
+            int64_t ch = 0, fl = 0;
+            for (int64_t k = 0; k < c->S * c->n_token; k++) {
+                ch += p->a_index[k] != q->a_index[k] || p->b_index[k] != q->b_index[k] ||
+                      p->c_index[k] != q->c_index[k] ||
+                      memcmp(p->phi + k * 9, q->phi + k * 9, 9 * sizeof(float)) != 0;
+                fl += p->valid_frame_mask[k] != q->valid_frame_mask[k];
+            }
+            run.b[i].m.orig_changed = ch;
+            run.b[i].m.orig_flips = fl;
+        }
+    }
     rc = fpr_results_write_run(work_path, &x->hdr, &run, tok, truth, c);
 done:
     for (size_t i = 0; i < nrow; i++) {
@@ -512,10 +539,97 @@ done:
     }
     free(fr);
     free(tok);
+    for (size_t i = 0; run.b && i < nrow; i++)
+        free(run.b[i].examples);
     free(run.b);
     fpr_frames_free(truth);
     fpr_case_free(c);
     return rc;
+}
+
+/* Label helpers for examples: names from the case file, or indices when it has none. */
+static const char *lab(char **names, int64_t i, char *buf, size_t n)
+{
+    if (names && names[i] && names[i][0])
+        return names[i];
+    snprintf(buf, n, "#%lld", (long long)i);
+    return buf;
+}
+
+static double dist3(const float *a, const float *b)
+{
+    double s = 0;
+    for (int w = 0; w < 3; w++) {
+        double d = (double)a[w] - (double)b[w];
+        s += d * d;
+    }
+    return sqrt(s);
+}
+
+/* Up to FPR_EXAMPLES changed tokens of one backend on one run, degenerate-and-valid
+ * frames first, then by displacement (largest first, ties by token order): one line
+ * each, every number recomputable from the case file by hand. Caller frees. */
+static char *make_examples(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                           const fpr_token_results *tok)
+{
+    int64_t pick[FPR_EXAMPLES];
+    double key[FPR_EXAMPLES];
+    int np = 0;
+    for (int64_t o = 0; o < c->S * c->n_token; o++) {
+        uint8_t k = tok->kind[o];
+        if (k == FPR_KIND_EQUAL || k == FPR_KIND_NONE)
+            continue;
+        double d = fmax(tok->disp_a[o], tok->disp_c[o]);
+        double kv = (tok->degenerate[o] == 2 ? 1e6 : 0) + (isfinite(d) ? d : 0);
+        int pos = np;
+        while (pos > 0 && kv > key[pos - 1])
+            pos--;
+        if (pos >= FPR_EXAMPLES)
+            continue;
+        for (int q = (np < FPR_EXAMPLES ? np : FPR_EXAMPLES - 1); q > pos; q--) {
+            pick[q] = pick[q - 1];
+            key[q] = key[q - 1];
+        }
+        pick[pos] = o;
+        key[pos] = kv;
+        if (np < FPR_EXAMPLES)
+            np++;
+    }
+    size_t cap = 1024 * (size_t)(np + 1), n = 0;
+    char *out = fpr_calloc(cap, 1);
+    if (!out)
+        return NULL;
+    for (int e = 0; e < np; e++) {
+        int64_t o = pick[e], s = o / c->n_token, t = o % c->n_token;
+        const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+        int32_t st = c->start_atom_index[t];
+        char b0[32], b1[32], b2[32], b3[32], b4[32];
+        const char *chain = c->chain_label && c->chain_label[t] ? c->chain_label[t] : "";
+        int32_t pa = f->a_index[o], pc = f->c_index[o], ta = tr->a_index[o], tc = tr->c_index[o];
+        int ok = pa >= 0 && pc >= 0 && ta >= 0 && tc >= 0 && pa < c->n_atom &&
+                 pc < c->n_atom && ta < c->n_atom && tc < c->n_atom;
+        if (!ok)
+            continue;
+        double m1 = tr->margin1 ? tr->margin1[o] : NAN, m2 = tr->margin2 ? tr->margin2[o] : NAN;
+        n += (size_t)snprintf(
+            out + n, cap - n,
+            "%s%s sample %lld, chain %s, %s token %lld, atom %s: picked (a, c) = (%s, %s), "
+            "true (%s, %s); d(b,a) %.6f vs true %.6f A, d(b,c) %.6f vs true %.6f A; true "
+            "margins %.2g / %.2g; moved %.3f / %.3f A%s",
+            e ? "\n" : "", c->name ? c->name : "?", (long long)s, chain[0] ? chain : "?",
+            c->res_name && c->res_name[t] ? c->res_name[t] : "?", (long long)t,
+            lab(c->atom_name, st, b0, sizeof b0), lab(c->atom_name, pa, b1, sizeof b1),
+            lab(c->atom_name, pc, b2, sizeof b2), lab(c->atom_name, ta, b3, sizeof b3),
+            lab(c->atom_name, tc, b4, sizeof b4), dist3(xs + st * 3, xs + pa * 3),
+            dist3(xs + st * 3, xs + ta * 3), dist3(xs + st * 3, xs + pc * 3),
+            dist3(xs + st * 3, xs + tc * 3), m1, m2, (double)tok->disp_a[o],
+            (double)tok->disp_c[o],
+            tok->degenerate[o] == 2 ? "; DEGENERATE (own atom picked) and marked valid"
+            : tok->degenerate[o] ? "; degenerate (own atom picked)" : "");
+        if (n >= cap)
+            n = cap - 1;
+    }
+    return out;
 }
 
 /* A work file is reusable when it exists and was made by the same version, reference
