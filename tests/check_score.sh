@@ -62,6 +62,12 @@ done
 [ $? = 1 ] && ok "score --fail-on degenerate exits 1" || bad "score --fail-on degenerate"
 "$BIN" score "$W/q.h5" "$W/qm.h5" --fail-on flips -q 2>/dev/null
 [ $? = 0 ] && ok "score --fail-on flips exits 0 (no valid mask was touched)" || bad "score --fail-on flips"
+# --json onto an input is refused before anything is computed, and the input stays
+sum0=$(sha256sum <"$W/qm.h5")
+"$BIN" score "$W/q.h5" "$W/qm.h5" --json "$W/qm.h5" -q 2>/dev/null
+rc=$?
+[ $rc != 0 ] && [ "$(sha256sum <"$W/qm.h5")" = "$sum0" ] &&
+    ok "score --json refuses to overwrite its input" || bad "score --json onto its input: exit $rc"
 # a frames file of another case: refused, naming the file and the dataset
 "$BIN" frames -q --backend exact_diff "$W/lig.h5" -o "$W/lf.h5"
 msg=$("$BIN" score "$W/q.h5" "$W/lf.h5" 2>&1)
@@ -97,6 +103,15 @@ for c in q:gen-protein-1500 lig:gen-ligands; do
 done
 [ $tie -gt 0 ] && ok "tie-order differences are seen and told apart ($tie tokens)" ||
     bad "no tie-order token seen: the generated cases no longer exercise topk's tie order"
+
+# --function MODULE:FUNCTION: a stand-in with OpenFold3's signature that asserts the batch
+# has OpenFold3's keys, shapes and dtypes gives byte-identical files to the built-in
+PYTHONPATH=tests $PY scripts/torch_frames.py "$W/q.h5" -o "$W/stub" --offsets 0 --modes native \
+    --function of3_stub:get_token_frame_atoms >/dev/null 2>"$W/stub.log" &&
+    $PY -c 'import sys, h5py, numpy as np; a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2]); sys.exit(0 if all(np.array_equal(a[k][()], b[k][()]) for k in ("phi", "valid_frame_mask")) else 1)' \
+        "$W/stub/gen-protein-1500@native@0.h5" "$W/of/gen-protein-1500@native@0.h5" &&
+    ok "torch_frames.py --function MODULE:FUNCTION passes OpenFold3's batch layout" ||
+    { bad "torch_frames.py --function with the OpenFold3-signature stand-in"; cat "$W/stub.log"; }
 
 # batch2case.py: the batch dict torch_frames.py builds, torch.save'd with the coordinates,
 # comes back as a case whose frames are byte-identical to the original's

@@ -454,11 +454,18 @@ static void answer(const doc *d, FILE *o, int html)
             n += snprintf(line + n, sizeof line - (size_t)n,
                           "; **%lld mismatches are NOT explained by the bound (a bug)**",
                           (long long)m.unexplained);
-        if (m.ident_diff >= 0)
+        const char *partner = fpr_study_identity_partner(d->names[i]);
+        if (m.ident_diff >= 0 && partner)
             n += snprintf(line + n, sizeof line - (size_t)n,
                           m.ident_diff == 0 ? "; bit-identical to `%s` as promised"
                                             : "; **differs from `%s` on %lld tokens**",
-                          fpr_study_identity_partner(d->names[i]),
+                          partner, (long long)m.ident_diff);
+        else if (m.ident_diff >= 0) /* an imported row: its declared arithmetic */
+            n += snprintf(line + n, sizeof line - (size_t)n,
+                          m.ident_diff == 0
+                              ? "; identical to its declared arithmetic except tie order"
+                              : "; **differs from its declared arithmetic beyond tie order on "
+                                "%lld tokens**",
                           (long long)m.ident_diff);
         if (html) {
             fputs("<li>", o);
@@ -1293,7 +1300,8 @@ static void body(const doc *d, out *w)
             const fpr_backend *b = fpr_backend_find(d->names[i]);
             fpr_clear_error();
             t_set(&bt, (int)i, 0, "`%s`", d->names[i]);
-            t_set(&bt, (int)i, 1, "%.94s", b ? b->summary : "(not in this build)");
+            t_set(&bt, (int)i, 1, "%.94s",
+                  b ? b->summary : "(not a frameprec backend: an imported implementation, see the note)");
         }
         table(w, &bt);
     }

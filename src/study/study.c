@@ -451,6 +451,11 @@ static int import_one(study_ctx *x, const fpr_case *c, const fpr_case *base, con
         goto out;
     sb->m = sc->m;
     sb->m.ident_diff = sc->vs_declared;
+    /* severity 4 for another program: its own values are unknown, so tie order is where
+     * its pick differs from the declared arithmetic's only between equal values */
+    sb->m.tie_order = sc->tie_order;
+    for (int64_t k = 0; k < c->S * c->n_token; k++)
+        sc->tr->tie_order[k] = (uint8_t)((sc->flag[k] & FPR_SCORE_TIE_ORDER) ? 8 : 0);
     void *cfg = NULL;
     if (as->configure && (rc = as->configure(as, ap, &cfg)))
         goto out;

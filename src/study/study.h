@@ -141,7 +141,9 @@ typedef struct fpr_token_results {
     float *phi_change;                 /* max |Δ coordinate| (Å) */
     float *err_bound, *err_ulp;        /* max over the two picks; NaN: not measured */
     uint8_t *degenerate;               /* 1: a or c is b; 2: and valid */
-    uint8_t *tie_order;                /* bits: 1 ranks 0|1, 2 ranks 1|2, 4 ranks 2|3 tie */
+    uint8_t *tie_order;                /* bits: 1 ranks 0|1, 2 ranks 1|2, 4 ranks 2|3 tie;
+                                        * 8 (imported rows): pick differs from the
+                                        * declared arithmetic only in tie order */
     float *disp_a, *disp_c;            /* |x_picked − x_true| (Å) of a changed a / c; 0: same */
 } fpr_token_results;
 void fpr_token_results_free(fpr_token_results *t);
