@@ -1,5 +1,7 @@
 /* cmd_study.c — `frameprec study [CASES…] -o DIR`: the precision study (SPEC §5). */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,9 @@ static void help(FILE *o)
             "      --no-report         write results.h5 and summary.json only\n"
             "      --keep-work         keep DIR/.work/ after success\n"
             "      --max-memory B      refuse cases needing more than B bytes\n"
+            "      --import NAME=DIR   score another program's frames (DIR: one file per case,\n"
+            "                          mode, offset; scripts/torch_frames.py) as row NAME\n"
+            "                          (repeatable; see the README for DIR's layout)\n"
             "      --inject-fault NAME TEST HOOK: corrupt backend NAME's values so the gate\n"
             "                          (`frameprec check`) must fail; never for real studies\n"
             "  -q, --quiet             no progress line (shown only when stderr is a terminal)\n");
@@ -43,12 +48,16 @@ int fpr_cmd_study(int argc, char **argv)
         {"shard", required_argument, 0, 'S'},    {"reference", required_argument, 0, 'R'},
         {"no-report", no_argument, 0, 'N'},      {"keep-work", no_argument, 0, 'K'},
         {"max-memory", required_argument, 0, 'M'}, {"inject-fault", required_argument, 0, 'F'},
+        {"import", required_argument, 0, 'I'},
         {"search", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fpr_study_opts so;
     fpr_study_opts_init(&so);
-    double offs[64];
+    double *offs = NULL; /* --offsets: as many as given */
+    size_t noffs_cap = 0;
+    const char *imports[32];
+    size_t nimports = 0;
     long v;
     uint64_t bytes;
     int ch;
@@ -60,22 +69,53 @@ int fpr_cmd_study(int argc, char **argv)
         case 'O': {
             size_t n = 0;
             char *s = optarg, *end;
-            while (*s && n < 64) {
-                offs[n++] = strtod(s, &end);
-                if (end == s || (*end && *end != ','))
+            for (;;) {
+                if (n == noffs_cap) {
+                    size_t nc = noffs_cap ? 2 * noffs_cap : 16;
+                    double *no = realloc(offs, nc * sizeof *no);
+                    if (!no)
+                        return fpr_cli_fail("study", FPR_ENOMEM);
+                    offs = no;
+                    noffs_cap = nc;
+                }
+                errno = 0;
+                offs[n] = strtod(s, &end);
+                if (end == s || (*end && *end != ',') || errno == ERANGE) {
+                    free(offs);
                     return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--offsets needs numbers "
                                                            "separated by commas (got '%s')", optarg));
-                s = *end ? end + 1 : end;
+                }
+                if (!isfinite(offs[n]) || fabs(offs[n]) > 1e6) {
+                    double bad = offs[n];
+                    free(offs);
+                    return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--offsets %g: an offset "
+                                                           "must be finite and within ±1e6 Å (the "
+                                                           "supported coordinate range)", bad));
+                }
+                for (size_t k = 0; k < n; k++)
+                    if (offs[k] == offs[n]) {
+                        double dup = offs[n];
+                        free(offs);
+                        return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--offsets lists %g "
+                                                               "twice", dup));
+                    }
+                n++;
+                if (!*end)
+                    break;
+                s = end + 1;
             }
             so.offsets = offs;
             so.noffsets = n;
             break;
         }
         case 'm':
-            so.native = strstr(optarg, "native") != NULL;
-            so.atomize_all = strcmp(optarg, "all") == 0 || strstr(optarg, ",all") ||
-                             strncmp(optarg, "all,", 4) == 0;
-            if (!so.native && !so.atomize_all)
+            if (!strcmp(optarg, "native"))
+                so.native = 1, so.atomize_all = 0;
+            else if (!strcmp(optarg, "all"))
+                so.native = 0, so.atomize_all = 1;
+            else if (!strcmp(optarg, "native,all") || !strcmp(optarg, "all,native"))
+                so.native = 1, so.atomize_all = 1;
+            else
                 return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--modes takes native, all "
                                                        "or native,all (got '%s')", optarg));
             break;
@@ -89,12 +129,15 @@ int fpr_cmd_study(int argc, char **argv)
                 return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--jobs needs 1..1024"));
             so.jobs = (int)v;
             break;
-        case 'S':
-            if (sscanf(optarg, "%d/%d", &so.shard_i, &so.shard_n) != 2 || so.shard_n < 1 ||
-                so.shard_i < 0 || so.shard_i >= so.shard_n)
+        case 'S': {
+            int used = 0;
+            if (sscanf(optarg, "%d/%d%n", &so.shard_i, &so.shard_n, &used) != 2 ||
+                optarg[used] != '\0' || so.shard_n < 1 || so.shard_i < 0 ||
+                so.shard_i >= so.shard_n)
                 return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--shard needs I/N with "
                                                        "0 <= I < N (got '%s')", optarg));
             break;
+        }
         case 'R': so.reference = optarg; break;
         case 's':
             if ((so.search = fpr_search_parse(optarg)) < 0)
@@ -105,10 +148,17 @@ int fpr_cmd_study(int argc, char **argv)
         case 'K': so.keep_work = 1; break;
         case 'M':
             if (fpr_cli_parse_bytes(optarg, &bytes))
-                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--max-memory needs a size"));
+                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--max-memory needs a size of at "
+                                                       "least 1 byte like 512M or 2G (got '%s')",
+                                                       optarg));
             fpr_set_max_memory(bytes);
             break;
         case 'F': so.inject_fault = optarg; break;
+        case 'I':
+            if (nimports == 32)
+                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "at most 32 --import"));
+            imports[nimports++] = optarg;
+            break;
         case 'q': so.quiet = 1; break;
         case 'h': help(stdout); return 0;
         default: help(stderr); return 2;
@@ -118,8 +168,11 @@ int fpr_cmd_study(int argc, char **argv)
         help(stderr);
         return 2;
     }
+    so.imports = imports;
+    so.nimports = nimports;
     so.cases = (const char *const *)(argv + optind);
     so.ncases = (size_t)(argc - optind);
     int rc = fpr_study_run_all(&so);
+    free(offs);
     return rc ? fpr_cli_fail("study", rc) : 0;
 }

@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "internal.h"
+#include "io/h5util.h"
 
 int fpr_cmd_backends(int argc, char **argv);
+int fpr_cmd_candidates(int argc, char **argv);
 int fpr_cmd_frames(int argc, char **argv);
 int fpr_cmd_gen(int argc, char **argv);
 int fpr_cmd_info(int argc, char **argv);
@@ -16,9 +19,11 @@ int fpr_cmd_study(int argc, char **argv);
 int fpr_cmd_report(int argc, char **argv);
 int fpr_cmd_check(int argc, char **argv);
 int fpr_cmd_merge(int argc, char **argv);
+int fpr_cmd_score(int argc, char **argv);
 
 static const fpr_cmd commands[] = {
     {"backends", "list the registered distance backends", fpr_cmd_backends},
+    {"candidates", "the PyTorch formulations a maintainer could merge, with their memory", fpr_cmd_candidates},
     {"frames", "run the frame-atom driver with one backend over a case", fpr_cmd_frames},
     {"gen", "write a synthetic or adversarial case (ligands, protein, nucleic)", fpr_cmd_gen},
     {"info", "validate a case file and print its summary", fpr_cmd_info},
@@ -26,6 +31,7 @@ static const fpr_cmd commands[] = {
     {"report", "report.md and report.html (inline SVG plots) from study results", fpr_cmd_report},
     {"check", "regression gate: unexplained mismatches, identity contracts, baseline", fpr_cmd_check},
     {"merge", "join the results of sharded studies (study --shard I/N)", fpr_cmd_merge},
+    {"score", "score a frames file made by any program against the exact truth", fpr_cmd_score},
 };
 
 int fpr_cli_fail(const char *cmd, int rc)
@@ -51,7 +57,7 @@ int fpr_cli_parse_bytes(const char *s, uint64_t *out)
     }
     if (*end == 'B' || *end == 'b')
         end++;
-    if (*end || v * mul > 1.8e19)
+    if (*end || v * mul > 1.8e19 || v * mul < 1.0) /* 0 or 0.5 bytes is no limit to set */
         return -1;
     *out = (uint64_t)(v * mul);
     return 0;
@@ -114,6 +120,11 @@ int main(int argc, char **argv)
     if (fpr_registry_check() != FPR_OK) {
         fprintf(stderr, "frameprec: %s\n", fpr_errmsg());
         return 70;
+    }
+    fpr_h5_quiet(); /* first HDF5 call: no atexit hook that crashes after a full disk */
+    if (fpr_simd_env_check() != FPR_OK) {
+        fprintf(stderr, "frameprec: error: %s\n", fpr_errmsg());
+        return 2;
     }
     fpr_cli_default_memory();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -12,7 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nettle/sha2.h>
+
+#include "io/jsonutil.h"
 #include "study/study.h"
+
+static char *make_examples(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                           const fpr_token_results *tok);
 
 void fpr_study_opts_init(fpr_study_opts *o)
 {
@@ -243,6 +249,97 @@ static void key_of(char *buf, size_t n, const char *name, const char *mode, doub
             *p = '_';
 }
 
+/* ------------------------------------------------------------------ identities */
+/* SHA-256 (Nettle, Debian nettle-dev) in hex: of a file's bytes, and of a text. */
+static void sha_hex(struct sha256_ctx *h, char hex[65])
+{
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_digest(h, sizeof d, d);
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+static int file_sha256(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fpr_error(FPR_EIO, "%s: cannot read (%s)", path, strerror(errno));
+    struct sha256_ctx h;
+    sha256_init(&h);
+    static _Thread_local uint8_t buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sha256_update(&h, n, buf);
+    int err = ferror(f);
+    fclose(f);
+    if (err)
+        return fpr_error(FPR_EIO, "%s: read error while hashing it", path);
+    sha_hex(&h, hex);
+    return FPR_OK;
+}
+
+static void text_sha256(const char *s, char hex[65])
+{
+    struct sha256_ctx h;
+    sha256_init(&h);
+    sha256_update(&h, strlen(s), (const uint8_t *)s);
+    sha_hex(&h, hex);
+}
+
+/* The program in cache keys and plans: its version and the hash of its executable, so
+ * a rebuilt frameprec never reuses another build's work (the version string alone does
+ * not change with every commit). */
+static const char *program_id(void)
+{
+    static char id[160];
+    if (!id[0]) {
+        char h[65];
+        if (file_sha256("/proc/self/exe", h)) {
+            fpr_clear_error();
+            snprintf(h, sizeof h, "unhashed");
+        }
+        snprintf(id, sizeof id, "frameprec %s exe-sha256 %s", FPR_VERSION_STRING, h);
+    }
+    return id;
+}
+
+/* A growing text (open_memstream): the plan and the work keys. */
+typedef struct text {
+    char *p;
+    size_t n;
+    FILE *f;
+} text;
+
+static int text_open(text *t)
+{
+    memset(t, 0, sizeof *t);
+    t->f = open_memstream(&t->p, &t->n);
+    return t->f ? FPR_OK : fpr_error(FPR_ENOMEM, "out of memory (open_memstream)");
+}
+
+static char *text_close(text *t)
+{
+    if (t->f && fclose(t->f) != 0) {
+        free(t->p);
+        t->p = NULL;
+    }
+    t->f = NULL;
+    return t->p;
+}
+
+/* The file name of a run's work file: the key, shortened with a hash when it would be
+ * too long for a file name (NAME_MAX is 255 bytes). */
+static void work_file(char *buf, size_t n, const char *workdir, const char *key)
+{
+    if (strlen(key) <= 160) {
+        snprintf(buf, n, "%s/%s.h5", workdir, key);
+        return;
+    }
+    char h[65];
+    text_sha256(key, h);
+    snprintf(buf, n, "%s/%.100s-%.16s.h5", workdir, key, h);
+}
+
 static char *join_names(const fpr_backend *const *bs, size_t n)
 {
     size_t len = 1;
@@ -265,6 +362,8 @@ typedef struct study_ctx {
     const fpr_backend *ref;
     const fpr_backend **bs;
     size_t nb;
+    size_t nimp;          /* --import NAME=DIR: rows after the nb backends */
+    char **imp_name, **imp_dir;
     fpr_study_results hdr;
     size_t done, total;
     double t0;
@@ -279,8 +378,110 @@ static void progress(study_ctx *x, const char *key, const char *what)
     fflush(stderr);
 }
 
+/* One imported row of a run: DIR/<key>.h5 written by another program (layout: README,
+ * scripts/torch_frames.py), checked to be this run's (case name, mode, offset when the
+ * file records them), indices recovered from phi when absent, then scored with the
+ * study's comparison as the arithmetic the file declares (attribute `arithmetic`,
+ * default exact_diff; `arithmetic_params`). Its contract: identical to that
+ * arithmetic's own frames except tie-order tokens — ident_diff counts the rest, so the
+ * gate fails on any other difference. */
+static int import_one(study_ctx *x, const fpr_case *c, const fpr_case *base, const char *mode,
+                      double offset, const char *key, const fpr_frames *truth,
+                      fpr_frames *const *fr, size_t i, fpr_study_backend *sb,
+                      fpr_token_results **tok)
+{
+    char path[4096 + 600];
+    snprintf(path, sizeof path, "%s/%s.h5", x->imp_dir[i], key);
+    if (access(path, R_OK) != 0)
+        return fpr_error(FPR_EIO, "study --import %s=%s: %s is missing (one file per case, "
+                         "atomization mode and offset: scripts/torch_frames.py writes them)",
+                         x->imp_name[i], x->imp_dir[i], path);
+    char *cn = NULL, *fm = NULL, *arith = NULL, *aparams = NULL;
+    fpr_frames *f = NULL, *decl_own = NULL;
+    fpr_score *sc = NULL;
+    int have_idx = 0, rc;
+    if ((rc = fpr_frames_attr_string(path, "case_name", &cn)) ||
+        (rc = fpr_frames_attr_string(path, "mode", &fm)) ||
+        (rc = fpr_frames_attr_string(path, "arithmetic", &arith)) ||
+        (rc = fpr_frames_attr_string(path, "arithmetic_params", &aparams)))
+        goto out;
+    if ((cn && base->name && strcmp(cn, base->name) != 0) || (fm && strcmp(fm, mode) != 0)) {
+        rc = fpr_error(FPR_EFORMAT, "study --import %s: %s records case '%s', mode '%s', but "
+                       "is read for case '%s', mode '%s'", x->imp_name[i], path, cn ? cn : "?",
+                       fm ? fm : "?", base->name ? base->name : "?", mode);
+        goto out;
+    }
+    {
+        double off_rec;
+        int present = 0;
+        if ((rc = fpr_frames_attr_double(path, "offset", &present, &off_rec)))
+            goto out;
+        if (present && off_rec != offset) {
+            rc = fpr_error(FPR_EFORMAT, "study --import %s: %s records offset %g, read for %g",
+                           x->imp_name[i], path, off_rec, offset);
+            goto out;
+        }
+    }
+    const char *an = arith && arith[0] ? arith : "exact_diff";
+    const char *ap = aparams && aparams[0] ? aparams : NULL;
+    const fpr_backend *as = fpr_backend_find(an);
+    if (!as) {
+        rc = FPR_EUSAGE;
+        goto out;
+    }
+    if ((rc = fpr_frames_read_external(path, c->S, c->n_token, &f, &have_idx)))
+        goto out;
+    const fpr_frames *decl = NULL;
+    for (size_t j = 0; !ap && j < x->nb; j++)
+        if (x->bs[j] == as)
+            decl = fr[j];
+    if (!decl) {
+        fpr_run_opts ro;
+        fpr_run_opts_init(&ro);
+        ro.jobs = x->o->jobs;
+        ro.params = ap;
+        if ((rc = fpr_frames_compute(c, as, &ro, &decl_own)))
+            goto out;
+        decl = decl_own;
+    }
+    int64_t amb = 0, unm = 0;
+    if (!have_idx && (rc = fpr_score_recover(c, truth, f, &amb, &unm)))
+        goto out;
+    if (have_idx && (rc = fpr_score_check_indices(c, f, path)))
+        goto out;
+    if ((rc = fpr_score_run(c, truth, f, decl, as, ap, x->o->jobs, &sc)))
+        goto out;
+    sb->m = sc->m;
+    sb->m.ident_diff = sc->vs_declared;
+    /* severity 4 for another program: its own values are unknown, so tie order is where
+     * its pick differs from the declared arithmetic's only between equal values */
+    sb->m.tie_order = sc->tie_order;
+    for (int64_t k = 0; k < c->S * c->n_token; k++)
+        sc->tr->tie_order[k] = (uint8_t)((sc->flag[k] & FPR_SCORE_TIE_ORDER) ? 8 : 0);
+    void *cfg = NULL;
+    if (as->configure && (rc = as->configure(as, ap, &cfg)))
+        goto out;
+    sb->m.torch_bytes = as->torch_peak_bytes(as, cfg, (double)c->n_atom, (double)c->n_token,
+                                             (double)c->S);
+    sb->m.torch_bytes_42k = as->torch_peak_bytes(as, cfg, 42000.0, 42000.0, 1.0);
+    if (cfg && as->cfg_free)
+        as->cfg_free(cfg);
+    *tok = sc->tr;
+    sc->tr = NULL;
+out:
+    fpr_score_free(sc);
+    fpr_frames_free(f);
+    fpr_frames_free(decl_own);
+    free(cn);
+    free(fm);
+    free(arith);
+    free(aparams);
+    return rc;
+}
+
 static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double offset,
-                   const char *key, const char *work_path)
+                   const char *key, const char *work_path, const char *work_key,
+                   const char *case_sha)
 {
     const fpr_study_opts *o = x->o;
     fpr_case *c = NULL;
@@ -300,10 +501,12 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     }
     fpr_study_run run;
     memset(&run, 0, sizeof run);
-    char empty[1] = "", kbuf[512], mbuf[16];
-    snprintf(kbuf, sizeof kbuf, "%s", key);
+    char empty[1] = "", mbuf[16];
+    char *kbuf = fpr_strdup(key), *wkey = fpr_strdup(work_key), *sha = fpr_strdup(case_sha);
     snprintf(mbuf, sizeof mbuf, "%s", mode);
     run.key = kbuf;
+    run.work_key = wkey;
+    run.case_sha256 = sha;
     run.case_name = base->name ? base->name : empty; /* not the atomized copy's */
     run.case_path = base->path ? base->path : empty;
     run.mode = mbuf;
@@ -313,15 +516,17 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     run.n_token = c->n_token;
     for (int64_t t = 0; t < c->n_token; t++)
         run.n_atomized += c->is_atomized[t] != 0;
-    run.nb = x->nb;
-    run.b = fpr_calloc(x->nb + 1, sizeof *run.b);
+    size_t nrow = x->nb + x->nimp;
+    run.nb = nrow;
+    run.b = fpr_calloc(nrow + 1, sizeof *run.b);
     char names[64][128];
-    for (size_t i = 0; i < x->nb && i < 64; i++)
-        snprintf(names[i], sizeof names[i], "%s", x->bs[i]->name);
-    fpr_frames **fr = fpr_calloc(x->nb + 1, sizeof *fr);
-    fpr_token_results **tok = fpr_calloc(x->nb + 1, sizeof *tok);
+    for (size_t i = 0; i < nrow && i < 64; i++)
+        snprintf(names[i], sizeof names[i], "%s",
+                 i < x->nb ? x->bs[i]->name : x->imp_name[i - x->nb]);
+    fpr_frames **fr = fpr_calloc(nrow + 1, sizeof *fr);
+    fpr_token_results **tok = fpr_calloc(nrow + 1, sizeof *tok);
     fpr_frames *truth = NULL;
-    if (!run.b || !fr || !tok) {
+    if (!run.b || !fr || !tok || !kbuf || !wkey || !sha) {
         rc = FPR_ENOMEM;
         goto done;
     }
@@ -372,6 +577,13 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         if ((rc = fpr_study_compare(c, truth, fr[i], b, NULL, o->jobs, &sb->m, &tok[i],
                                     &sb->bound_hist)))
             goto done;
+        sb->examples = make_examples(c, truth, fr[i], tok[i]);
+        for (int64_t q = 0; q < c->S * c->n_token; q++) {
+            if (tok[i]->disp_a[q] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_a[q]);
+            if (tok[i]->disp_c[q] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_c[q]);
+        }
     }
     /* Bit-identity contracts between backends of this run. */
     for (size_t i = 0; i < x->nb; i++) {
@@ -394,9 +606,35 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             run.b[i].m.ident_diff = diff;
         }
     }
+    /* Imported implementations: their frames scored as the arithmetic they declare */
+    for (size_t i = 0; i < x->nimp; i++) {
+        fpr_study_backend *sb = &run.b[x->nb + i];
+        sb->name = names[x->nb + i];
+        fpr_metrics_init(&sb->m);
+        progress(x, key, sb->name);
+        if ((rc = import_one(x, c, base, mode, offset, key, truth, fr, i, sb, &tok[x->nb + i])))
+            goto done;
+    }
+    /* Every backend against `original` (exact_diff): what merging it would change. */
+    for (size_t j = 0; j < x->nb; j++) {
+        if (strcmp(x->bs[j]->name, "exact_diff") != 0)
+            continue;
+        for (size_t i = 0; i < x->nb; i++) {
+            const fpr_frames *p = fr[i], *q = fr[j];
+            int64_t ch = 0, fl = 0;
+            for (int64_t k = 0; k < c->S * c->n_token; k++) {
+                ch += p->a_index[k] != q->a_index[k] || p->b_index[k] != q->b_index[k] ||
+                      p->c_index[k] != q->c_index[k] ||
+                      memcmp(p->phi + k * 9, q->phi + k * 9, 9 * sizeof(float)) != 0;
+                fl += p->valid_frame_mask[k] != q->valid_frame_mask[k];
+            }
+            run.b[i].m.orig_changed = ch;
+            run.b[i].m.orig_flips = fl;
+        }
+    }
     rc = fpr_results_write_run(work_path, &x->hdr, &run, tok, truth, c);
 done:
-    for (size_t i = 0; i < x->nb; i++) {
+    for (size_t i = 0; i < nrow; i++) {
         if (fr)
             fpr_frames_free(fr[i]);
         if (tok)
@@ -404,30 +642,182 @@ done:
     }
     free(fr);
     free(tok);
+    for (size_t i = 0; run.b && i < nrow; i++)
+        free(run.b[i].examples);
     free(run.b);
+    free(kbuf);
+    free(wkey);
+    free(sha);
     fpr_frames_free(truth);
     fpr_case_free(c);
     return rc;
 }
 
-/* A work file is reusable when it exists and was made by the same version, reference
- * and backend list (fpr_results_read checks the format). */
-static int reusable(const char *path, const study_ctx *x, const char *names)
+/* Label helpers for examples: names from the case file, or indices when it has none. */
+static const char *lab(char **names, int64_t i, char *buf, size_t n)
+{
+    if (names && names[i] && names[i][0])
+        return names[i];
+    snprintf(buf, n, "#%lld", (long long)i);
+    return buf;
+}
+
+static double dist3(const float *a, const float *b)
+{
+    double s = 0;
+    for (int w = 0; w < 3; w++) {
+        double d = (double)a[w] - (double)b[w];
+        s += d * d;
+    }
+    return sqrt(s);
+}
+
+/* Up to FPR_EXAMPLES changed tokens of one backend on one run, degenerate-and-valid
+ * frames first, then by displacement (largest first, ties by token order): one line
+ * each, every number recomputable from the case file by hand. Caller frees. */
+static char *make_examples(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                           const fpr_token_results *tok)
+{
+    int64_t pick[FPR_EXAMPLES];
+    double key[FPR_EXAMPLES];
+    int np = 0;
+    for (int64_t o = 0; o < c->S * c->n_token; o++) {
+        uint8_t k = tok->kind[o];
+        if (k == FPR_KIND_EQUAL || k == FPR_KIND_NONE)
+            continue;
+        double d = fmax(tok->disp_a[o], tok->disp_c[o]);
+        double kv = (tok->degenerate[o] == 2 ? 1e6 : 0) + (isfinite(d) ? d : 0);
+        int pos = np;
+        while (pos > 0 && kv > key[pos - 1])
+            pos--;
+        if (pos >= FPR_EXAMPLES)
+            continue;
+        for (int q = (np < FPR_EXAMPLES ? np : FPR_EXAMPLES - 1); q > pos; q--) {
+            pick[q] = pick[q - 1];
+            key[q] = key[q - 1];
+        }
+        pick[pos] = o;
+        key[pos] = kv;
+        if (np < FPR_EXAMPLES)
+            np++;
+    }
+    size_t cap = 1024 * (size_t)(np + 1), n = 0;
+    char *out = fpr_calloc(cap, 1);
+    if (!out)
+        return NULL;
+    for (int e = 0; e < np; e++) {
+        int64_t o = pick[e], s = o / c->n_token, t = o % c->n_token;
+        const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+        int32_t st = c->start_atom_index[t];
+        char b0[32], b1[32], b2[32], b3[32], b4[32];
+        const char *chain = c->chain_label && c->chain_label[t] ? c->chain_label[t] : "";
+        int32_t pa = f->a_index[o], pc = f->c_index[o], ta = tr->a_index[o], tc = tr->c_index[o];
+        int ok = pa >= 0 && pc >= 0 && ta >= 0 && tc >= 0 && pa < c->n_atom &&
+                 pc < c->n_atom && ta < c->n_atom && tc < c->n_atom;
+        if (!ok)
+            continue;
+        double m1 = tr->margin1 ? tr->margin1[o] : NAN, m2 = tr->margin2 ? tr->margin2[o] : NAN;
+        n += (size_t)snprintf(
+            out + n, cap - n,
+            "%s%s sample %lld, chain %s, %s token %lld, atom %s: picked (a, c) = (%s, %s), "
+            "true (%s, %s); d(b,a) %.6f vs true %.6f A, d(b,c) %.6f vs true %.6f A; true "
+            "margins %.2g / %.2g; moved %.3f / %.3f A%s",
+            e ? "\n" : "", c->name ? c->name : "?", (long long)s, chain[0] ? chain : "?",
+            c->res_name && c->res_name[t] ? c->res_name[t] : "?", (long long)t,
+            lab(c->atom_name, st, b0, sizeof b0), lab(c->atom_name, pa, b1, sizeof b1),
+            lab(c->atom_name, pc, b2, sizeof b2), lab(c->atom_name, ta, b3, sizeof b3),
+            lab(c->atom_name, tc, b4, sizeof b4), dist3(xs + st * 3, xs + pa * 3),
+            dist3(xs + st * 3, xs + ta * 3), dist3(xs + st * 3, xs + pc * 3),
+            dist3(xs + st * 3, xs + tc * 3), m1, m2, (double)tok->disp_a[o],
+            (double)tok->disp_c[o],
+            tok->degenerate[o] == 2 ? "; DEGENERATE (own atom picked) and marked valid"
+            : tok->degenerate[o] ? "; degenerate (own atom picked)" : "");
+        if (n >= cap)
+            n = cap - 1;
+    }
+    return out;
+}
+
+/* A work file is reusable only when its work key matches: the hash of the case's bytes,
+ * its path and name, the mode and offset, the reference and backend list, the fault
+ * flag and the program (version and executable hash). Anything else is recomputed. */
+static int reusable(const char *path, const study_ctx *x, const char *work_key)
 {
     if (access(path, R_OK) != 0)
+        return 0;
+    if (x->nimp) /* imported files can change under the same name: always score afresh */
         return 0;
     fpr_study_results *r = NULL;
     if (fpr_results_read(path, &r)) {
         fpr_clear_error();
         return 0;
     }
-    int ok = r->nruns == 1 && strcmp(r->version, x->hdr.version) == 0 &&
+    int ok = r->nruns == 1 && strcmp(r->runs[0].work_key, work_key) == 0 &&
+             strcmp(r->version, x->hdr.version) == 0 &&
              strcmp(r->reference, x->hdr.reference) == 0 && r->runs[0].nb == x->nb;
     for (size_t i = 0; ok && i < x->nb; i++)
         ok = strcmp(r->runs[0].b[i].name, x->bs[i]->name) == 0;
-    (void)names;
     fpr_study_results_free(r);
     return ok;
+}
+
+static void put_work_key(char hex[65], const study_ctx *x, const char *names, const char *sha,
+                         const char *path, const char *name, const char *mode, double off)
+{
+    text t;
+    if (text_open(&t)) {
+        snprintf(hex, 65, "unavailable"); /* never matches a stored key */
+        return;
+    }
+    fprintf(t.f, "frameprec-work 1\nprogram %s\nsimd %s\nsearch %s\nreference %s\n"
+                 "backends %s\ninject_fault %s\ncase %s\npath %s\nname %s\nmode %s\n"
+                 "offset %a\n",
+            program_id(), fpr_simd_name(fpr_simd_level()), fpr_search_name(x->o->search),
+            x->ref->name, names,
+            x->o->inject_fault ? x->o->inject_fault : "-", sha, path, name, mode, off);
+    char *p = text_close(&t);
+    if (p)
+        text_sha256(p, hex);
+    else
+        snprintf(hex, 65, "unavailable");
+    free(p);
+}
+
+/* One planned run (before computing: the whole plan is validated first). */
+typedef struct plan_run {
+    char *key;
+    size_t ci;
+    int mi;
+    size_t oi;
+    size_t k; /* index in the full plan (the shard rule: k mod N) */
+} plan_run;
+
+typedef struct plan_case {
+    char *name;
+    char sha[65];
+    int64_t S, n_atom, n_token, n_token_all; /* n_token_all: tokens of atomize-all */
+} plan_case;
+
+/* What one run holds at its peak (run_one), for --max-memory: the base case, the run's
+ * copy with the driver's working set and one frames (fpr_case_working_set), the truth's
+ * extras, and per backend its frames and per-token results (all kept until the
+ * bit-identity check and the run file), plus one coordinate copy per thread beyond the
+ * two the working set counts, plus 32 MiB for the process. Measured: 4,000 atoms
+ * atomized, 40 samples, 9 backends: estimate 204 MB, peak RSS 171 MB. */
+static double run_bytes(const plan_case *p, int all, size_t nb, int jobs)
+{
+    double s = (double)p->S, na = (double)p->n_atom;
+    int64_t nt = all ? p->n_token_all : p->n_token;
+    double n = s * (double)nt;
+    return 32.0 * 1048576.0 /* the process itself: code, libraries, HDF5's caches */ +
+           (double)fpr_case_working_set(p->S, p->n_atom, p->n_token) +
+           (double)fpr_case_working_set(p->S, p->n_atom, nt) + n * 25.0 +
+           (double)nb * n * (73.0 + 17.0) + (jobs > 2 ? (double)(jobs - 2) * na * 16.0 : 0.0);
+}
+
+static int cmp_plan_run(const void *a, const void *b)
+{
+    return strcmp(((const plan_run *)a)->key, ((const plan_run *)b)->key);
 }
 
 int fpr_study_run_all(const fpr_study_opts *o)
@@ -443,7 +833,12 @@ int fpr_study_run_all(const fpr_study_opts *o)
     char **work = NULL;
     size_t nwork = 0;
     char *names = NULL;
-    char notes[2048] = "";
+    plan_case *pc = NULL;
+    plan_run *plan = NULL;
+    size_t nplan = 0;
+    char *plan_text = NULL, shard[48];
+    int lockfd = -1;
+    char notes[8192] = "";
     char machine[512];
     char created[64];
 
@@ -526,6 +921,76 @@ int fpr_study_run_all(const fpr_study_opts *o)
         snprintf(notes + l, sizeof notes - l, "TEST RUN: --inject-fault corrupted backend %s. ",
                  o->inject_fault);
     }
+    if (o->nimports) {
+        x.imp_name = fpr_calloc(o->nimports + 1, sizeof *x.imp_name);
+        x.imp_dir = fpr_calloc(o->nimports + 1, sizeof *x.imp_dir);
+        if (!x.imp_name || !x.imp_dir) {
+            rc = FPR_ENOMEM;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < o->nimports; i++) {
+        const char *spec = o->imports[i], *eq = strchr(spec, '=');
+        size_t nl = eq ? (size_t)(eq - spec) : 0;
+        int ok = eq && nl > 0 && nl < 100 && eq[1];
+        for (size_t q = 0; ok && q < nl; q++)
+            ok = isalnum((unsigned char)spec[q]) || spec[q] == '_' || spec[q] == '-' ||
+                 spec[q] == '.' || spec[q] == ':';
+        if (!ok) {
+            rc = fpr_error(FPR_EUSAGE, "--import '%s': expected NAME=DIR, NAME of letters, "
+                           "digits, _ - . : (at most 99)", spec);
+            goto out;
+        }
+        char nbuf[100];
+        memcpy(nbuf, spec, nl);
+        nbuf[nl] = 0;
+        x.imp_name[i] = fpr_strdup(nbuf);
+        x.imp_dir[i] = fpr_strdup(eq + 1);
+        x.nimp = i + 1;
+        if (!x.imp_name[i] || !x.imp_dir[i]) {
+            rc = FPR_ENOMEM;
+            goto out;
+        }
+        struct stat sd;
+        if (stat(x.imp_dir[i], &sd) != 0 || !S_ISDIR(sd.st_mode)) {
+            rc = fpr_error(FPR_EIO, "--import %s: %s is not a directory", x.imp_name[i],
+                           x.imp_dir[i]);
+            goto out;
+        }
+        int clash = fpr_backend_find(x.imp_name[i]) != NULL;
+        fpr_clear_error();
+        for (size_t j = 0; j < i; j++)
+            clash |= strcmp(x.imp_name[j], x.imp_name[i]) == 0;
+        if (clash) {
+            rc = fpr_error(FPR_EUSAGE, "--import %s: the name is already a backend or another "
+                           "import; choose another", x.imp_name[i]);
+            goto out;
+        }
+        char mp[4200];
+        snprintf(mp, sizeof mp, "%s/manifest.json", x.imp_dir[i]);
+        const char *fn = "?", *dev = "?", *dn = "?", *tv = "?", *pr = "?", *ar = "?";
+        json_t *man = NULL;
+        if (access(mp, R_OK) == 0 && fpr_json_read_file(mp, &man) == FPR_OK) {
+            const char *const keys[6] = {"function", "device", "device_name", "torch_version",
+                                         "matmul_precision", "arithmetic"};
+            const char **dst[6] = {&fn, &dev, &dn, &tv, &pr, &ar};
+            for (int k = 0; k < 6; k++) {
+                const json_t *v = json_object_get(man, keys[k]);
+                if (json_is_string(v))
+                    *dst[k] = json_string_value(v);
+            }
+        }
+        fpr_clear_error();
+        size_t l = strlen(notes);
+        snprintf(notes + l, sizeof notes - l, "Imported row %s: frames of another program "
+                 "from %s (function %s, device %s (%s), torch %s, matmul precision %s), scored "
+                 "as %s. ", x.imp_name[i], x.imp_dir[i], fn, dev, dn, tv, pr, ar);
+        json_decref(man);
+    }
+    if (x.nb + x.nimp > 64) {
+        rc = fpr_error(FPR_EUSAGE, "study: at most 64 backends and imports together");
+        goto out;
+    }
     names = join_names(x.bs, x.nb);
     fpr_study_machine(machine, sizeof machine);
     time_t now = time(NULL);
@@ -545,61 +1010,180 @@ int fpr_study_run_all(const fpr_study_opts *o)
     x.hdr.created = created;
     x.hdr.notes = notes;
 
+    /* ---- The plan, validated whole before the first computation: every case read and
+     * checked (SPEC §7), at every offset; every run's name unique. */
+    static const char *const modes[2] = {"native", "all"};
+    size_t total = ncases * 2 * o->noffsets;
+    pc = fpr_calloc(ncases + 1, sizeof *pc);
+    plan = fpr_calloc(total + 1, sizeof *plan);
+    work = fpr_calloc(total + 1, sizeof *work);
+    if (!pc || !plan || !work) {
+        rc = FPR_ENOMEM;
+        goto out;
+    }
+    for (size_t ci = 0; ci < ncases && !rc; ci++) {
+        fpr_case *base = NULL;
+        fpr_input_register(cases[ci]); /* no output of the study may replace a case */
+        if ((rc = fpr_case_read(cases[ci], &base)))
+            break;
+        for (size_t oi = 0; oi < o->noffsets && !rc; oi++)
+            rc = fpr_case_check_offset(base, o->offsets[oi], "--offsets");
+        if (!rc && !(pc[ci].name = fpr_strdup(base->name ? base->name : "case")))
+            rc = FPR_ENOMEM;
+        pc[ci].S = base->S;
+        pc[ci].n_atom = base->n_atom;
+        pc[ci].n_token = base->n_token;
+        for (int64_t t = 0; t < base->n_token; t++)
+            pc[ci].n_token_all += base->token_mask[t] ? base->num_atoms_per_token[t] : 0;
+        fpr_case_free(base);
+        if (!rc)
+            rc = file_sha256(cases[ci], pc[ci].sha);
+    }
+    for (size_t ci = 0, k = 0; ci < ncases && !rc; ci++)
+        for (int mi = 0; mi < 2 && !rc; mi++)
+            for (size_t oi = 0; oi < o->noffsets && !rc; oi++, k++) {
+                if (!(mi == 0 ? o->native : o->atomize_all))
+                    continue;
+                if (mi == 1 && o->atomize_all_max_atoms > 0 &&
+                    pc[ci].n_atom > o->atomize_all_max_atoms) {
+                    if (oi == 0) {
+                        size_t l = strlen(notes);
+                        snprintf(notes + l, sizeof notes - l,
+                                 "%s: atomize-all skipped (%lld atoms > %lld). ", pc[ci].name,
+                                 (long long)pc[ci].n_atom, (long long)o->atomize_all_max_atoms);
+                    }
+                    continue;
+                }
+                double need = run_bytes(&pc[ci], mi, x.nb, o->jobs);
+                uint64_t lim = fpr_get_max_memory();
+                if (lim && need > (double)lim) {
+                    rc = fpr_error(FPR_ETOOBIG, "%s: a study run (%s mode, %zu backends) needs "
+                                   "about %.0f bytes, over the memory limit of %llu bytes "
+                                   "(--max-memory)", cases[ci], modes[mi], x.nb, need,
+                                   (unsigned long long)lim);
+                    break;
+                }
+                size_t kl = strlen(pc[ci].name) + 64;
+                plan_run *pr = &plan[nplan];
+                if (!(pr->key = fpr_calloc(kl, 1))) {
+                    rc = FPR_ENOMEM;
+                    break;
+                }
+                key_of(pr->key, kl, pc[ci].name, modes[mi], o->offsets[oi]);
+                pr->ci = ci;
+                pr->mi = mi;
+                pr->oi = oi;
+                pr->k = k;
+                nplan++;
+            }
+    if (rc)
+        goto out;
+    {
+        plan_run *sorted = fpr_calloc(nplan + 1, sizeof *sorted);
+        if (!sorted) {
+            rc = FPR_ENOMEM;
+            goto out;
+        }
+        memcpy(sorted, plan, nplan * sizeof *plan);
+        qsort(sorted, nplan, sizeof *sorted, cmp_plan_run);
+        for (size_t i = 1; i < nplan && !rc; i++) {
+            const plan_run *p = &sorted[i - 1], *q = &sorted[i];
+            if (strcmp(p->key, q->key) != 0)
+                continue;
+            if (p->ci == q->ci)
+                rc = fpr_error(FPR_EUSAGE, "--offsets %.17g and %.17g give case %s the same "
+                               "run name '%s': use offsets that differ in 6 significant digits",
+                               o->offsets[p->oi], o->offsets[q->oi], cases[p->ci], p->key);
+            else if (!strcmp(pc[p->ci].name, pc[q->ci].name))
+                rc = fpr_error(FPR_EUSAGE, "cases %s and %s are both named '%s'%s: every case of "
+                               "a study needs its own name (root attribute 'name')",
+                               cases[p->ci < q->ci ? p->ci : q->ci],
+                               cases[p->ci < q->ci ? q->ci : p->ci], pc[p->ci].name,
+                               !strcmp(pc[p->ci].sha, pc[q->ci].sha) ? " (the same content: "
+                               "one file given twice?)" : "");
+            else
+                rc = fpr_error(FPR_EUSAGE, "cases %s ('%s') and %s ('%s') give the same run "
+                               "name '%s' (slashes and spaces become '_'): rename one",
+                               cases[p->ci], pc[p->ci].name, cases[q->ci], pc[q->ci].name,
+                               p->key);
+        }
+        free(sorted);
+        if (rc)
+            goto out;
+    }
+    /* the plan's record: shards of one study must have the same one (merge checks) */
+    {
+        text t;
+        if ((rc = text_open(&t)))
+            goto out;
+        fprintf(t.f, "frameprec-plan 1\nprogram %s\nreference %s\nbackends %s\nmodes %s%s%s\n"
+                     "offsets", program_id(), x.ref->name, names, o->native ? "native" : "",
+                o->native && o->atomize_all ? "," : "", o->atomize_all ? "all" : "");
+        for (size_t oi = 0; oi < o->noffsets; oi++)
+            fprintf(t.f, "%s%.17g", oi ? "," : " ", o->offsets[oi]);
+        fprintf(t.f, "\nmax_atomize_all %lld\ninject_fault %s\nsearch %s\nimports",
+                (long long)o->atomize_all_max_atoms, o->inject_fault ? o->inject_fault : "-",
+                fpr_search_name(o->search));
+        for (size_t i = 0; i < x.nimp; i++)
+            fprintf(t.f, " %s=%s", x.imp_name[i], x.imp_dir[i]);
+        fprintf(t.f, "\nshards %d\n", o->shard_n);
+        for (size_t ci = 0; ci < ncases; ci++)
+            fprintf(t.f, "case %s %s\n", pc[ci].sha, pc[ci].name);
+        if (!(plan_text = text_close(&t))) {
+            rc = fpr_error(FPR_ENOMEM, "out of memory writing the plan");
+            goto out;
+        }
+        snprintf(shard, sizeof shard, "%d/%d", o->shard_i, o->shard_n);
+        x.hdr.plan = plan_text;
+        x.hdr.shard = shard;
+    }
+
+    /* ---- One writer per directory (a lock), then the runs of this shard. */
+    if ((rc = fpr_mkdir_p(o->outdir)) || (rc = fpr_dir_lock(o->outdir, &lockfd)))
+        goto out;
     char workdir[4096];
     snprintf(workdir, sizeof workdir, "%s/.work", o->outdir);
     if ((rc = fpr_mkdir_p(workdir)))
         goto out;
-    static const char *const modes[2] = {"native", "all"};
-    size_t total = ncases * 2 * o->noffsets;
-    work = fpr_calloc(total + 1, sizeof *work);
-    if (!work) {
-        rc = FPR_ENOMEM;
-        goto out;
-    }
     for (size_t k = 0; k < total; k++)
         if ((int)(k % (size_t)o->shard_n) == o->shard_i)
             x.total++;
-    size_t k = 0;
-    for (size_t ci = 0; ci < ncases && !rc; ci++) {
-        fpr_case *base = NULL;
-        int loaded = 0;
-        for (int mi = 0; mi < 2 && !rc; mi++) {
-            for (size_t oi = 0; oi < o->noffsets && !rc; oi++, k++) {
-                if ((int)(k % (size_t)o->shard_n) != o->shard_i)
-                    continue;
-                if (!loaded) {
-                    if ((rc = fpr_case_read(cases[ci], &base)))
-                        break;
-                    loaded = 1;
-                }
-                if (!(mi == 0 ? o->native : o->atomize_all)) {
-                    x.done++;
-                    continue;
-                }
-                if (mi == 1 && o->atomize_all_max_atoms > 0 &&
-                    base->n_atom > o->atomize_all_max_atoms) {
-                    if (oi == 0) {
-                        size_t l = strlen(notes);
-                        snprintf(notes + l, sizeof notes - l,
-                                 "%s: atomize-all skipped (%lld atoms > %lld). ", base->name,
-                                 (long long)base->n_atom, (long long)o->atomize_all_max_atoms);
-                    }
-                    x.done++;
-                    continue;
-                }
-                char key[512], wp[4096 + 600];
-                key_of(key, sizeof key, base->name ? base->name : "case", modes[mi],
-                       o->offsets[oi]);
-                snprintf(wp, sizeof wp, "%s/%s.h5", workdir, key);
-                if (!reusable(wp, &x, names))
-                    rc = run_one(&x, base, modes[mi], o->offsets[oi], key, wp);
-                if (!rc)
-                    work[nwork++] = fpr_strdup(wp);
-                x.done++;
+    x.done = x.total;
+    for (size_t i = 0; i < nplan; i++)
+        if ((int)(plan[i].k % (size_t)o->shard_n) == o->shard_i)
+            x.done--;
+    fpr_case *base = NULL;
+    size_t base_ci = (size_t)-1;
+    for (size_t i = 0; i < nplan && !rc; i++) {
+        const plan_run *pr = &plan[i];
+        if ((int)(pr->k % (size_t)o->shard_n) != o->shard_i)
+            continue;
+        if (base_ci != pr->ci) {
+            fpr_case_free(base);
+            base = NULL;
+            base_ci = pr->ci;
+            char sha[65];
+            if ((rc = fpr_case_read(cases[pr->ci], &base)) ||
+                (rc = file_sha256(cases[pr->ci], sha)))
+                break;
+            if (strcmp(sha, pc[pr->ci].sha) != 0) {
+                rc = fpr_error(FPR_EINVAL, "%s: the file changed while the study ran (its "
+                               "SHA-256 differs from the plan's); rerun the study", cases[pr->ci]);
+                break;
             }
         }
-        fpr_case_free(base);
+        char wp[4096 + 600], wkey[65];
+        work_file(wp, sizeof wp, workdir, pr->key);
+        put_work_key(wkey, &x, names, pc[pr->ci].sha, cases[pr->ci], pc[pr->ci].name,
+                     modes[pr->mi], o->offsets[pr->oi]);
+        if (!reusable(wp, &x, wkey))
+            rc = run_one(&x, base, modes[pr->mi], o->offsets[pr->oi], pr->key, wp, wkey,
+                         pc[pr->ci].sha);
+        if (!rc && !(work[nwork++] = fpr_strdup(wp)))
+            rc = FPR_ENOMEM;
+        x.done++;
     }
+    fpr_case_free(base);
     if (!o->quiet && isatty(2))
         fprintf(stderr, "\r\033[K");
     if (rc)
@@ -623,20 +1207,45 @@ int fpr_study_run_all(const fpr_study_opts *o)
         rc = fpr_report_write(r, o->outdir);
     fpr_study_results_free(r);
     if (!rc && !o->keep_work) {
-        for (size_t i = 0; i < nwork; i++)
-            unlink(work[i]);
+        /* every work file goes, also stale ones of an older plan (the lock is ours) */
+        DIR *d = opendir(workdir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            size_t l = strlen(e->d_name);
+            if (l > 3 && !strcmp(e->d_name + l - 3, ".h5")) {
+                char wp[4096 + 600];
+                snprintf(wp, sizeof wp, "%s/%s", workdir, e->d_name);
+                unlink(wp);
+            }
+        }
+        if (d)
+            closedir(d);
         rmdir(workdir);
     }
     if (!rc && !o->quiet)
         fprintf(stderr, "frameprec study: %zu runs, %zu backends vs %s, %.1f s -> %s\n", nwork,
                 x.nb, x.ref->name, fpr_now() - x.t0, o->outdir);
 out:
+    fpr_dir_unlock(lockfd);
     if (work)
         for (size_t i = 0; i < nwork; i++)
             free(work[i]);
     free(work);
+    for (size_t i = 0; plan && i < nplan; i++)
+        free(plan[i].key);
+    free(plan);
+    for (size_t i = 0; pc && i < ncases; i++)
+        free(pc[i].name);
+    free(pc);
+    free(plan_text);
     free(names);
     free(x.bs);
+    for (size_t i = 0; i < x.nimp; i++) {
+        free(x.imp_name[i]);
+        free(x.imp_dir[i]);
+    }
+    free(x.imp_name);
+    free(x.imp_dir);
     if (owned) {
         for (size_t i = 0; i < ncases; i++)
             free(owned[i]);
