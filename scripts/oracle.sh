@@ -62,7 +62,7 @@ fpr_run() { # case backend params label
     log=$("$BIN" frames --backend "$be" ${par:+-p "$par"} -j "$THREADS" "$c" -o "$out" 2>&1)
     local rc=$?
     local sec
-    sec=$(printf '%s\n' "$log" | sed -n 's/.*valid frames, \([0-9.]*\) s ->.*/\1/p')
+    sec=$(printf '%s\n' "$log" | sed -n 's/.*valid frames, \([0-9.]*\) s .*/\1/p')
     printf '{"file": "%s", "label": "%s", "rc": %d, "seconds": %s}\n' "$c" "$lab" "$rc" \
         "${sec:-null}" >>"$WORK/fpr.jsonl"
     [ $rc = 0 ] || echo "oracle: frameprec $be on $c failed: $log"

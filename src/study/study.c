@@ -320,8 +320,9 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         snprintf(names[i], sizeof names[i], "%s", x->bs[i]->name);
     fpr_frames **fr = fpr_calloc(x->nb + 1, sizeof *fr);
     fpr_token_results **tok = fpr_calloc(x->nb + 1, sizeof *tok);
+    const fpr_backend **cmp_b = fpr_calloc(x->nb + 1, sizeof *cmp_b);
     fpr_frames *truth = NULL;
-    if (!run.b || !fr || !tok) {
+    if (!run.b || !fr || !tok || !cmp_b) {
         rc = FPR_ENOMEM;
         goto done;
     }
@@ -369,9 +370,37 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         sb->m.torch_bytes_42k = b->torch_peak_bytes(b, cfg, 42000.0, 42000.0, 1.0);
         if (cfg && b->cfg_free)
             b->cfg_free(cfg);
-        if ((rc = fpr_study_compare(c, truth, fr[i], b, NULL, o->jobs, &sb->m, &tok[i],
-                                    &sb->bound_hist)))
+        cmp_b[i] = b;
+    }
+    /* The comparisons, one backend per thread: each is serial inside (its sums are the
+     * same for any thread count) and touches only its own metrics and token arrays. */
+    {
+        int err = FPR_OK;
+        char errmsg[512] = "";
+#pragma omp parallel for schedule(dynamic, 1) num_threads(o->jobs > 0 ? o->jobs : 1)
+        for (size_t i = 0; i < x->nb; i++) {
+            int e;
+#pragma omp atomic read
+            e = err;
+            if (e)
+                continue;
+            fpr_study_backend *sb = &run.b[i];
+            int crc = fpr_study_compare(c, truth, fr[i], cmp_b[i], NULL, 1, &sb->m, &tok[i],
+                                        &sb->bound_hist);
+            if (crc) {
+#pragma omp critical(fpr_study_cmp_err)
+                {
+                    if (!err) {
+                        err = crc;
+                        snprintf(errmsg, sizeof errmsg, "%s", fpr_errmsg());
+                    }
+                }
+            }
+        }
+        if (err) {
+            rc = fpr_error(err, "%s", errmsg);
             goto done;
+        }
     }
     /* Bit-identity contracts between backends of this run. */
     for (size_t i = 0; i < x->nb; i++) {
@@ -404,6 +433,7 @@ done:
     }
     free(fr);
     free(tok);
+    free(cmp_b);
     free(run.b);
     fpr_frames_free(truth);
     fpr_case_free(c);
