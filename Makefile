@@ -62,7 +62,7 @@ LIB      := $(BUILD)/libframeprec.a
 BIN      := $(BUILD)/frameprec
 STAMP    := $(BUILD)/.deps-ok
 
-.PHONY: all deps pydeps torchdeps test asan bench study cases oracle fuzz clean
+.PHONY: all deps pydeps torchdeps test asan bench study cases oracle oracle-gpu fuzz clean
 # keep test objects between runs (they are intermediate files of the pattern rule)
 .SECONDARY:
 all: $(BIN)
@@ -146,6 +146,10 @@ torchdeps:
 
 oracle: $(BIN) torchdeps
 	bash scripts/oracle.sh $(BIN)
+
+# The real GPU as evidence (issue 14): skips, saying so, where no CUDA device is visible.
+oracle-gpu: $(BIN) torchdeps
+	bash scripts/oracle_gpu.sh $(BIN)
 
 fuzz:
 	bash scripts/fuzz.sh

@@ -85,27 +85,51 @@ for c in $CASES; do
     fpr_run "$c" exact_diff "" exact_diff
     fpr_run "$c" matmul "" matmul
     fpr_run "$c" matmul "fma=0" matmul_nofma
-    for f in orig bool rows chunked; do
+    fpr_run "$c" cdist_direct "" cdist_direct
+    fpr_run "$c" cdist_direct "fma=0" cdist_direct_nofma
+    # the direct kernel as PyTorch's DEFAULT CPU capability builds it (no FMA)
+    ATEN_CPU_CAPABILITY=default $PY "$HERE/torch_oracle.py" run "$c" --form cdist_nomm \
+        --threads "$THREADS" -o "$WORK/$base.torch_cdist_nomm_default.h5" >/dev/null 2>&1 ||
+        echo "oracle: torch cdist_nomm (ATEN_CPU_CAPABILITY=default) on $c failed"
+    for f in orig bool rows chunked atomized_rows; do
         cmp_run "$c" exact_diff "torch_$f" diff "exact_diff vs torch $f"
     done
     cmp_run "$c" torch_orig torch_bool none "torch orig (float mask) vs bool mask"
     cmp_run "$c" matmul torch_cdist values "matmul (seq, fma=1) vs torch cdist"
     cmp_run "$c" matmul_nofma torch_cdist values "matmul fma=0 vs torch cdist"
+    cmp_run "$c" cdist_direct torch_cdist_nomm values "cdist_direct vs torch cdist donot_use_mm"
+    cmp_run "$c" cdist_direct_nofma torch_cdist_nomm_default values \
+        "cdist_direct fma=0 vs torch cdist donot_use_mm, ATEN_CPU_CAPABILITY=default"
     rm -f "$WORK/$base".*.h5
 done
 
-# Memory: PyTorch measured peaks vs the backends' models, all-atomized proteins.
+# Memory: PyTorch measured peaks vs the backends' and the candidates' models, on
+# all-atomized proteins (T = A = N) and on the same proteins as residues (T ~ N/8, no
+# atomized token: the seed's out-of-memory monomer in small).
 for n in $SIZES; do
-    c="$WORK/mem-$n.h5"
-    gen protein --atoms "$n" --atomize-all -o "$c"
-    echo "oracle: memory at $n atoms"
+  for kind in all native; do
+    c="$WORK/mem-$n-$kind.h5"
+    if [ $kind = all ]; then gen protein --atoms "$n" --atomize-all -o "$c"
+    else gen protein --atoms "$n" -o "$c"; fi
+    echo "oracle: memory at $n atoms ($kind)"
     $PY "$HERE/torch_oracle.py" all "$c" --outdir "$WORK/mem" --threads "$THREADS" \
         --max-bytes "$MAXB" >>"$WORK/mem.jsonl"
+    $PY - "$c" "$BIN" >>"$WORK/cand-models.txt" <<'PYEOF'
+import subprocess, sys, h5py
+with h5py.File(sys.argv[1], "r") as h:
+    S, N = h["x"].shape[0], h["x"].shape[1]
+    T, A = h["restype"].shape[0], int((h["is_atomized"][()] > 0).sum())
+out = subprocess.run([sys.argv[2], "candidates", "--torch-model", "%d,%d,%d,%d" % (N, T, A, S)],
+                     capture_output=True, text=True, check=True).stdout
+for line in out.splitlines():
+    print("%d %d %d %s" % (N, T, A, line))
+PYEOF
     "$BIN" backends --torch-model "$n" >"$WORK/model-$n.txt"
     "$BIN" backends --torch-model "$n" --backend chunked_fp32 \
         --params "rows=1024,cols=$n" | sed 's/^chunked_fp32/chunked_fp32@rows=1024,cols=N/' \
         >>"$WORK/model-$n.txt"
     rm -rf "$WORK/mem" "$c"
+  done
 done
 
 $PY "$HERE/oracle_report.py" --work "$WORK" --bin "$BIN" --threads "$THREADS" -o "$OUT"

@@ -51,8 +51,11 @@ def main():
     L.append("PyTorch formulations (scripts/torch_oracle.py): `orig` = OpenFold3's "
              "difference formula with float masks; `bool` = same with boolean mask, `&=` "
              "and `masked_fill_`; `cdist` = `torch.cdist` (default compute mode) with the "
-             "boolean mask; `rows` = start-atom rows only [N_token, N]; `chunked` = the "
-             "start-atom rows 1024 at a time. A *tie* difference: the two runs picked "
+             "boolean mask; `cdist_nomm` = `torch.cdist(x, x, compute_mode="
+             "\"donot_use_mm_for_euclid_dist\")` with the boolean mask; `rows` = start-atom "
+             "rows only [N_token, N]; `chunked` = the start-atom rows 1024 at a time; "
+             "`atomized_rows` = only the atomized tokens' start atoms, 1024 rows at a time. "
+             "A *tie* difference: the two runs picked "
              "different atoms whose computed float32 values are bitwise equal at the "
              "same rank (torch.topk leaves their order unspecified; frameprec takes the "
              "smaller index).")
@@ -81,6 +84,12 @@ def main():
             if c["top_values_bitwise_equal"] is not None else "—"))
         if what.startswith("exact_diff vs torch") and c["not_ties"]:
             failures.append("%s: %s: %d differences outside exact ties" % (case, what, c["not_ties"]))
+        if what.startswith("cdist_direct") and (
+                c["not_ties"] or c["top_values_bitwise_equal"] != c["atomized_tokens"]):
+            failures.append("%s: %s: ranked values bitwise equal on %s of %d tokens, %d pick "
+                            "differences not between equal values"
+                            % (case, what, c["top_values_bitwise_equal"], c["atomized_tokens"],
+                               c["not_ties"]))
         if what.startswith("torch orig (float mask)") and c["differ"]:
             failures.append("%s: float vs boolean masks differ on %d tokens" % (case, c["differ"]))
     L.append("")
@@ -94,7 +103,7 @@ def main():
     agg = {}
     for c in cmps:
         case, what = c["label"].split("|", 1)
-        if "cdist" in what and "error" not in c and c["atomized_tokens"]:
+        if what.startswith("matmul") and "error" not in c and c["atomized_tokens"]:
             g = agg.setdefault(what, [0, 0, 0, 0, 0])
             g[0] += c["atomized_tokens"]
             g[1] += c["differ"]
@@ -126,6 +135,34 @@ def main():
                  "optimised BLAS (MKL/OpenBLAS, or a GPU) the agreement would follow that "
                  "library's kernel instead.")
         L.append("")
+    # --- cdist_direct vs torch.cdist donot_use_mm
+    dagg = {}
+    for c in cmps:
+        case, what = c["label"].split("|", 1)
+        if what.startswith("cdist_direct") and "error" not in c and c["atomized_tokens"]:
+            g = dagg.setdefault(what, [0, 0, 0, 0, 0])
+            g[0] += c["atomized_tokens"]
+            g[1] += c["differ"]
+            g[2] += c["not_ties"]
+            g[3] += c["top_values_bitwise_equal"] or 0
+            g[4] += 1
+    if dagg:
+        L.append("## cdist_direct vs torch.cdist(compute_mode=\"donot_use_mm_for_euclid_dist\")")
+        L.append("")
+        for what, g in dagg.items():
+            L.append("- %s: over %d cases, %d atomized tokens: ranked values bitwise equal on "
+                     "%d (%.2f%%); %d tokens differ, %d of them not between equal values."
+                     % (what, g[4], g[0], g[3], 100.0 * g[3] / g[0], g[1], g[2]))
+        L.append("")
+        L.append("PyTorch's CPU kernel (aten/src/ATen/native/cpu/DistanceOpsKernel.cpp, "
+                 "run_parallel_cdist) sums |a−b|·|a−b| over the three coordinates in order from "
+                 "0 and takes the sqrt. The kernel is compiled per CPU capability; this "
+                 "PyTorch's AVX2 build (GCC 12, default -ffp-contract=fast) fuses each "
+                 "square into the sum, so `cdist_direct` defaults to fma=1 and matches it; "
+                 "under ATEN_CPU_CAPABILITY=default the build has no FMA and `cdist_direct -p "
+                 "fma=0` matches it. Pick differences left are ties between bitwise-equal "
+                 "values, which torch.topk orders as it likes.")
+        L.append("")
     # --- every tie difference of exact_diff vs orig, listed
     L.append("## Exact computed ties where exact_diff and PyTorch's original formula "
              "picked differently")
@@ -148,9 +185,10 @@ def main():
     # --- timings
     L.append("## Wall time per case (seconds; PyTorch call only / frameprec compute only)")
     L.append("")
-    L.append("| case | N_atom | S | torch orig | torch bool | torch cdist | torch rows | "
-             "torch chunked | exact_diff | matmul |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    L.append("| case | N_atom | S | torch orig | torch bool | torch cdist | torch cdist_nomm | "
+             "torch rows | torch chunked | torch atomized_rows | exact_diff | matmul | "
+             "cdist_direct |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     bycase = {}
     for r in torch_runs:
         bycase.setdefault(os.path.basename(r["file"]), {})[r["form"]] = r
@@ -161,42 +199,60 @@ def main():
         any_r = next(iter(d.values()))
         cell = lambda f: ("%.3f" % d[f]["seconds"]) if f in d and "seconds" in d[f] else "—"
         fc = lambda f: ("%.3f" % fbycase[case][f]["seconds"]) if fbycase.get(case, {}).get(f, {}).get("seconds") is not None else "—"
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             case[:-3], any_r.get("n_atom", ""), any_r.get("S", ""), cell("orig"), cell("bool"),
-            cell("cdist"), cell("rows"), cell("chunked"), fc("exact_diff"), fc("matmul")))
+            cell("cdist"), cell("cdist_nomm"), cell("rows"), cell("chunked"),
+            cell("atomized_rows"), fc("exact_diff"), fc("matmul"), fc("cdist_direct")))
     L.append("")
     # --- memory
     if mem:
-        L.append("## PyTorch memory: model (SPEC §6, `frameprec backends --torch-model N`) "
-                 "vs measurement")
+        cand = {}
+        cf = os.path.join(a.work, "cand-models.txt")
+        if os.path.exists(cf):
+            for line in open(cf):
+                n, t, at, name, by, form = line.split()
+                cand.setdefault((int(n), int(t), int(at), form), []).append((name, float(by)))
+        L.append("## PyTorch memory: the candidates' models (SPEC §6, §10; `frameprec "
+                 "candidates --torch-model N,T,A`) vs measurement")
         L.append("")
-        L.append("Generated all-atomized one-chain proteins (`frameprec gen protein --atoms N "
-                 "--atomize-all`), S = 1. Measured: each formulation in a fresh process; "
-                 "`/proc/self/clear_refs` = 5 resets the peak RSS (VmHWM) just before the "
-                 "call; measured = VmHWM after the call − VmRSS before it, with "
-                 "MALLOC_MMAP_THRESHOLD_=131072 so freed tensors leave the RSS at once.")
+        L.append("Generated one-chain proteins, S = 1: every atom an atomized token "
+                 "(`frameprec gen protein --atoms N --atomize-all`: T = A = N) and the same "
+                 "as residues (`frameprec gen protein --atoms N`: T ≈ N/8 tokens, none "
+                 "atomized — the seed's out-of-memory monomer in small). Measured: each "
+                 "formulation in a fresh process; `/proc/self/clear_refs` = 5 resets the peak "
+                 "RSS (VmHWM) just before the call; measured = VmHWM after the call − VmRSS "
+                 "before it, with MALLOC_MMAP_THRESHOLD_=131072 so freed tensors leave the RSS "
+                 "at once. `cdist_gpu_tf32` is the same PyTorch code as `cdist_cpu`; its "
+                 "memory is measured here on the CPU (no GPU on this machine; cuBLAS "
+                 "workspace not modelled). `chunked` has no candidate (it is `start_rows` in "
+                 "1024-row chunks; `atomized_rows` is the chunked form a maintainer would "
+                 "ship).")
         L.append("")
-        L.append("| N_atom | formulation | measured peak | bytes/N² | backend model | model | model / measured |")
-        L.append("|---|---|---|---|---|---|---|")
-        fmap = {"orig": "exact_diff", "bool": "exact_diff", "cdist": "matmul",
-                "chunked": "chunked_fp32@rows=1024,cols=N", "rows": None}
+        L.append("| N_atom | tokens | atomized | formulation | measured peak | bytes/N² | "
+                 "candidate | model | model / measured |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for r in mem:
             if "peak_bytes" not in r:
-                L.append("| %s | %s | not run: %s | | | | |" % (r.get("n_atom"), r["form"],
-                                                                  r.get("skipped") or r.get("error")))
+                L.append("| %s | %s | %s | %s | not run: %s | | | | |" % (
+                    r.get("n_atom"), r.get("n_token", ""), r.get("n_atomized", ""), r["form"],
+                    r.get("skipped") or r.get("error")))
                 continue
-            n = r["n_atom"]
-            models = {}
-            mf = os.path.join(a.work, "model-%d.txt" % n)
-            if os.path.exists(mf):
-                for line in open(mf):
-                    k, v = line.split()
-                    models[k] = float(v)
-            be = fmap.get(r["form"])
-            m = models.get(be) if be else None
-            L.append("| %d | %s | %s | %.1f | %s | %s | %s |" % (
-                n, r["form"], gb(r["peak_bytes"]), r["peak_bytes"] / n / n, be or "— (no backend)",
-                gb(m) if m else "—", "%.2f" % (m / r["peak_bytes"]) if m and r["peak_bytes"] else "—"))
+            n, t, at = r["n_atom"], r["n_token"], r.get("n_atomized", 0)
+            ms = cand.get((n, t, at, r["form"]), [("—", None)])
+            for name, m in ms:
+                ratio = "—"
+                if m is not None and r["peak_bytes"] > 0:
+                    ratio = "%.2f" % (m / r["peak_bytes"])
+                elif m is not None:
+                    ratio = "measured 0"
+                L.append("| %d | %d | %d | %s | %s | %.2f | %s | %s | %s |" % (
+                    n, t, at, r["form"], gb(r["peak_bytes"]), r["peak_bytes"] / n / n, name,
+                    gb(m) if m is not None else "—", ratio))
+        L.append("")
+        L.append("Where a measured peak is below a few MB (the row forms on a structure with "
+                 "few or no atomized tokens) the RSS granularity (pages, the allocator's "
+                 "arenas) dominates and the ratio says little; the models' N² terms are what "
+                 "the seed's sizes are made of.")
         L.append("")
     L.append("## Verdict")
     L.append("")
@@ -206,8 +262,10 @@ def main():
             L.append("- " + f)
     else:
         L.append("PASS: exact_diff picks exactly like PyTorch's difference formula (orig, bool, "
-                 "rows, chunked) on every token of every case run, except inside the exact "
-                 "computed ties listed; float and boolean masks are bit-identical.")
+                 "rows, chunked, atomized_rows) on every token of every case run, except inside "
+                 "the exact computed ties listed; float and boolean masks are bit-identical; "
+                 "cdist_direct's ranked values are bitwise PyTorch's direct cdist kernel's on "
+                 "every atomized token.")
     L.append("")
     with open(a.output + ".tmp", "w") as f:
         f.write("\n".join(L))

@@ -13,8 +13,13 @@ Formulations (--form):
            d.masked_fill_(~mask, inf)   (the second commit of OpenFold3 PR 244).
   cdist    torch.cdist(x, x) (default compute mode: the matrix-product identity for
            more than 25 points) with the boolean mask and masked_fill_ (PR 244).
+  cdist_nomm  torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist") (the
+           direct difference kernel, no matrix product) with the boolean mask and
+           masked_fill_ — the variant a reviewer of PR 244 asked about.
   rows     only the start-atom rows: difference formula on [N_token, N], boolean mask.
   chunked  the start-atom rows in chunks of --chunk rows: [chunk, N] at a time.
+  atomized_rows  only the start atoms of atomized tokens, --chunk rows at a time
+           (a structure without atomized tokens computes no distance at all).
 
 Everything after the top-k (frame indices, positions, the angle test in float32 with
 Python-float bounds, validity) is the same code for every form, written from
@@ -46,7 +51,7 @@ import time
 import h5py
 import numpy as np
 
-FORMS = ("orig", "bool", "cdist", "rows", "chunked")
+FORMS = ("orig", "bool", "cdist", "cdist_nomm", "rows", "chunked", "atomized_rows")
 
 # Frame-atom offsets (SPEC §1): protein N, CA, C; RNA and DNA C3', C1', C4';
 # -1 / has=0 where the type lacks the atom (GAP, or the other kind).
@@ -107,15 +112,16 @@ def atom_chain(batch, n_atom, torch):
     counts = batch["num_atoms_per_token"] * tm
     ids = batch["asym_id"] * tm
     walk = torch.repeat_interleave(ids, counts)[:n_atom]
-    out = torch.zeros(n_atom, dtype=torch.int64)
+    out = torch.zeros(n_atom, dtype=torch.int64, device=walk.device)
     out[: walk.shape[0]] = walk
     return out
 
 
 def offsets(name, restype_onehot, torch):
     idx, has = atom_offset_table(name)
-    o = torch.einsum("...k,k->...", restype_onehot, torch.tensor(idx).float()).long()
-    m = torch.einsum("...k,k->...", restype_onehot, torch.tensor(has).float()).long()
+    dev = restype_onehot.device  # the tables live where the batch lives (CPU or CUDA)
+    o = torch.einsum("...k,k->...", restype_onehot, torch.tensor(idx, device=dev).float()).long()
+    m = torch.einsum("...k,k->...", restype_onehot, torch.tensor(has, device=dev).float()).long()
     return o, m
 
 
@@ -132,6 +138,8 @@ def closest_full(form, x, atom_mask, chain, eps, inf, torch):
         pair_mask &= chain[..., None] == chain[..., None, :]
         if form == "bool":
             d = torch.sum(eps + (x[..., None, :] - x[..., None, :, :]) ** 2, dim=-1) ** 0.5
+        elif form == "cdist_nomm":
+            d = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
         else:  # cdist
             d = torch.cdist(x, x)
         d.masked_fill_(~pair_mask, inf)
@@ -143,8 +151,8 @@ def closest_rows(x, atom_mask, chain, start, eps, inf, torch, chunk=None):
     """Only the start-atom rows: [S, T, 3], optionally `chunk` rows at a time."""
     S, T = x.shape[0], start.shape[0]
     am = atom_mask.bool()
-    vals = torch.empty((S, T, 3), dtype=x.dtype)
-    idxs = torch.empty((S, T, 3), dtype=torch.int64)
+    vals = torch.empty((S, T, 3), dtype=x.dtype, device=x.device)
+    idxs = torch.empty((S, T, 3), dtype=torch.int64, device=x.device)
     step = T if not chunk else chunk
     for t0 in range(0, T, step):
         st = start[t0 : t0 + step]
@@ -169,6 +177,16 @@ def frame_atoms(form, batch, x, atom_mask, angle_threshold, eps, inf, torch, chu
     if form in ("rows", "chunked"):
         top_val, top_idx = closest_rows(x, atom_mask, chain, start, eps, inf, torch,
                                         chunk if form == "chunked" else None)
+    elif form == "atomized_rows":
+        # rows of the atomized tokens only; other tokens never read their row (their
+        # index term is multiplied by is_atomized = 0), so they get index 0
+        sel = torch.nonzero(batch["is_atomized"] > 0).flatten()
+        top_val = torch.full((S, start.shape[0], 3), float("nan"), dtype=x.dtype)
+        top_idx = torch.zeros((S, start.shape[0], 3), dtype=torch.int64)
+        if sel.numel():
+            v, i = closest_rows(x, atom_mask, chain, start[sel], eps, inf, torch, chunk)
+            top_val[:, sel] = v
+            top_idx[:, sel] = i
     else:
         v, i = closest_full(form, x, atom_mask, chain, eps, inf, torch)
         top_val = v[:, start, :]
@@ -271,7 +289,10 @@ def cmd_run(args):
     peak = max(0, peak_kb - rss0) * 1024
     rec = {"form": args.form, "case": c["name"], "file": args.case, "S": int(c["x"].shape[0]),
            "n_atom": int(c["x"].shape[1]), "n_token": int(c["restype"].shape[0]),
-           "threads": args.threads, "chunk": args.chunk if args.form == "chunked" else None,
+           "threads": args.threads,
+           "chunk": args.chunk if args.form in ("chunked", "atomized_rows") else None,
+           "n_atomized": int((c["is_atomized"] > 0).sum()),
+           "cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", "(default dispatch)"),
            "seconds": sec, "peak_bytes": peak, "peak_method": method,
            "torch": torch.__version__, "output": args.output}
     if args.output:
@@ -289,6 +310,8 @@ def estimate_bytes(form, S, N, T, chunk):
         return S * 25.0 * N * N
     if form == "cdist":
         return S * 9.0 * N * N
+    if form == "cdist_nomm":
+        return S * 6.0 * N * N
     rows = T if form == "rows" else min(chunk, T)
     return S * 25.0 * rows * N
 

@@ -124,6 +124,16 @@ int fpr_frames_new(int64_t S, int64_t n_token, int with_truth_extras, fpr_frames
 void fpr_frames_free(fpr_frames *f);
 int fpr_frames_write(const fpr_frames *f, const char *path);
 int fpr_frames_read(const char *path, fpr_frames **out);
+/* A frames file of another program (SPEC §11): phi [S][N_token][3][3] and
+ * valid_frame_mask [S][N_token] required (a leading S may be absent when S = 1; masks
+ * exactly 0 or 1), a_index/b_index/c_index all three or none (then *have_idx = 0 and
+ * the indices are -1, for fpr_score_recover to fill). Shapes must be the case's. */
+int fpr_frames_read_external(const char *path, int64_t S, int64_t n_token, fpr_frames **out,
+                             int *have_idx);
+/* A root string attribute of an HDF5 file (*out NULL when absent; caller frees). */
+int fpr_frames_attr_string(const char *path, const char *name, char **out);
+/* A root numeric attribute (*present 0 when absent). */
+int fpr_frames_attr_double(const char *path, const char *name, int *present, double *out);
 
 /* ---------------------------------------------------------------- backend interface (SPEC §3) */
 

@@ -675,7 +675,8 @@ static void test_golden(void **state)
     p.y[1] = 4.0f;
     p.what = "golden";
     static const char *const names[] = {"matmul", "matmul_comp", "matmul_centered",
-                                        "matmul_tf32", "matmul_bf16x3", "matmul_bf16"};
+                                        "matmul_tf32", "matmul_bf16x3", "matmul_bf16",
+                                        "cdist_direct"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         const fpr_backend *b = fpr_backend_find(names[k]);
         view v;
@@ -757,12 +758,50 @@ static void test_tf32_pins(void **state)
     assert_null(cfg);
 }
 
+/* cdist_direct's three arithmetics on one pair where they all differ (values worked
+ * out independently in numpy float32: squares, then (s0+s1)+s2 for the CPU kernel
+ * without FMA, (s0+s2)+s1 for the CUDA block reduction, and the fused
+ * fma(d2,d2,fma(d1,d1,d0*d0)) PyTorch's AVX2 kernel computes), then sqrt. */
+static void test_cdist_direct_orders(void **state)
+{
+    (void)state;
+    const fpr_backend *b = fpr_backend_find("cdist_direct");
+    assert_non_null(b);
+    pts p;
+    memset(&p, 0, sizeof p);
+    p.n = 2;
+    p.idx[1] = 1;
+    p.x[1] = 0x1.1f69c6p+1f;
+    p.y[1] = 0x1.00e8eep+1f;
+    p.z[1] = 0x1.d8353ep-1f;
+    p.what = "cdist_direct orders";
+    static const struct { const char *params; double want; } cases[] = {
+        {"fma=0", 0x1.932b4ap+1}, {"order=cuda", 0x1.932b48p+1},
+        {"fma=1", 0x1.932b46p+1}, {"", 0x1.932b46p+1}, /* the default is the AVX2 kernel */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        view v;
+        view_open(b, cases[k].params, &p, &v);
+        double out[NPTS];
+        row_values(b, &v, 0, out);
+        if (out[1] != cases[k].want || out[0] != 0)
+            fail_msg("cdist_direct '%s': got %a, want %a", cases[k].params, out[1], cases[k].want);
+        view_close(b, &v);
+    }
+    void *cfg = NULL;
+    assert_int_equal(b->configure(b, "order=cuda,fma=0", &cfg), FPR_EUSAGE);
+    assert_null(cfg);
+    /* memory: the [N,N] result and two boolean masks, no augmented operands */
+    assert_true(b->torch_peak_bytes(b, NULL, 1000, 10, 1) == 6e6);
+}
+
 int main(void)
 {
     g_seed = tu_seed(20240611);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_cdist_direct_orders),
         cmocka_unit_test(test_tf32_pins),
         cmocka_unit_test(test_conformance),
         cmocka_unit_test(test_chunked_bit_identical),

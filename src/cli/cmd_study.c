@@ -29,6 +29,9 @@ static void help(FILE *o)
             "      --no-report         write results.h5 and summary.json only\n"
             "      --keep-work         keep DIR/.work/ after success\n"
             "      --max-memory B      refuse cases needing more than B bytes\n"
+            "      --import NAME=DIR   score another program's frames (DIR: one file per case,\n"
+            "                          mode, offset; scripts/torch_frames.py) as row NAME\n"
+            "                          (repeatable; see the README for DIR's layout)\n"
             "      --inject-fault NAME TEST HOOK: corrupt backend NAME's values so the gate\n"
             "                          (`frameprec check`) must fail; never for real studies\n"
             "  -q, --quiet             no progress line (shown only when stderr is a terminal)\n");
@@ -43,12 +46,15 @@ int fpr_cmd_study(int argc, char **argv)
         {"shard", required_argument, 0, 'S'},    {"reference", required_argument, 0, 'R'},
         {"no-report", no_argument, 0, 'N'},      {"keep-work", no_argument, 0, 'K'},
         {"max-memory", required_argument, 0, 'M'}, {"inject-fault", required_argument, 0, 'F'},
+        {"import", required_argument, 0, 'I'},
         {"search", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fpr_study_opts so;
     fpr_study_opts_init(&so);
     double offs[64];
+    const char *imports[32];
+    size_t nimports = 0;
     long v;
     uint64_t bytes;
     int ch;
@@ -109,6 +115,11 @@ int fpr_cmd_study(int argc, char **argv)
             fpr_set_max_memory(bytes);
             break;
         case 'F': so.inject_fault = optarg; break;
+        case 'I':
+            if (nimports == 32)
+                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "at most 32 --import"));
+            imports[nimports++] = optarg;
+            break;
         case 'q': so.quiet = 1; break;
         case 'h': help(stdout); return 0;
         default: help(stderr); return 2;
@@ -118,6 +129,8 @@ int fpr_cmd_study(int argc, char **argv)
         help(stderr);
         return 2;
     }
+    so.imports = imports;
+    so.nimports = nimports;
     so.cases = (const char *const *)(argv + optind);
     so.ncases = (size_t)(argc - optind);
     int rc = fpr_study_run_all(&so);

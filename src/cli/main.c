@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 
 int fpr_cmd_backends(int argc, char **argv);
+int fpr_cmd_candidates(int argc, char **argv);
 int fpr_cmd_frames(int argc, char **argv);
 int fpr_cmd_gen(int argc, char **argv);
 int fpr_cmd_info(int argc, char **argv);
@@ -16,9 +17,11 @@ int fpr_cmd_study(int argc, char **argv);
 int fpr_cmd_report(int argc, char **argv);
 int fpr_cmd_check(int argc, char **argv);
 int fpr_cmd_merge(int argc, char **argv);
+int fpr_cmd_score(int argc, char **argv);
 
 static const fpr_cmd commands[] = {
     {"backends", "list the registered distance backends", fpr_cmd_backends},
+    {"candidates", "the PyTorch formulations a maintainer could merge, with their memory", fpr_cmd_candidates},
     {"frames", "run the frame-atom driver with one backend over a case", fpr_cmd_frames},
     {"gen", "write a synthetic or adversarial case (ligands, protein, nucleic)", fpr_cmd_gen},
     {"info", "validate a case file and print its summary", fpr_cmd_info},
@@ -26,6 +29,7 @@ static const fpr_cmd commands[] = {
     {"report", "report.md and report.html (inline SVG plots) from study results", fpr_cmd_report},
     {"check", "regression gate: unexplained mismatches, identity contracts, baseline", fpr_cmd_check},
     {"merge", "join the results of sharded studies (study --shard I/N)", fpr_cmd_merge},
+    {"score", "score a frames file made by any program against the exact truth", fpr_cmd_score},
 };
 
 int fpr_cli_fail(const char *cmd, int rc)

@@ -13,6 +13,7 @@ extern const fpr_backend fpr_backend_matmul_centered;
 extern const fpr_backend fpr_backend_matmul_tf32;
 extern const fpr_backend fpr_backend_matmul_bf16x3;
 extern const fpr_backend fpr_backend_matmul_bf16;
+extern const fpr_backend fpr_backend_cdist_direct;
 extern const fpr_backend fpr_backend_truth;
 
 static const fpr_backend *const table[] = {
@@ -25,6 +26,7 @@ static const fpr_backend *const table[] = {
     &fpr_backend_matmul_tf32,
     &fpr_backend_matmul_bf16x3,
     &fpr_backend_matmul_bf16,
+    &fpr_backend_cdist_direct,
     &fpr_backend_truth,
 };
 

@@ -148,3 +148,120 @@ done:
     *out = f;
     return FPR_OK;
 }
+
+/* Checks that dataset `ds` has shape [S][N_token] + tail (the leading S may be absent
+ * when S = 1). */
+static int ext_shape(hid_t h, const char *path, const char *ds, int tail_rank,
+                     const hsize_t *tail, int64_t S, int64_t nt)
+{
+    hsize_t d[4];
+    int rank;
+    int rc = fpr_h5_shape(h, path, ds, 1, 1 + tail_rank, 2 + tail_rank, &rank, d);
+    if (rc)
+        return rc;
+    int lead = rank - tail_rank; /* 1: [N_token]..., 2: [S][N_token]... */
+    int ok = lead == 2 ? d[0] == (hsize_t)S && d[1] == (hsize_t)nt
+                       : S == 1 && d[0] == (hsize_t)nt;
+    for (int k = 0; ok && k < tail_rank; k++)
+        ok = d[lead + k] == tail[k];
+    if (!ok)
+        return fpr_error(FPR_EFORMAT, "%s: dataset '%s' has shape %llu x %llu%s, expected "
+                         "[S=%lld][N_token=%lld]%s (the case's sizes)", path, ds,
+                         (unsigned long long)d[0], (unsigned long long)d[1],
+                         rank > 2 ? " x ..." : "", (long long)S, (long long)nt,
+                         tail_rank == 2 ? "[3][3]" : "");
+    return FPR_OK;
+}
+
+int fpr_frames_read_external(const char *path, int64_t S, int64_t nt, fpr_frames **out,
+                             int *have_idx)
+{
+    *out = NULL;
+    *have_idx = 0;
+    hid_t h;
+    int rc = fpr_h5_open_read(path, &h);
+    if (rc)
+        return rc;
+    fpr_frames *f = NULL;
+    double *tmp = NULL;
+    static const hsize_t t33[2] = {3, 3};
+    static const char *const idx[3] = {"a_index", "b_index", "c_index"};
+    int nidx = 0;
+    for (int k = 0; k < 3; k++)
+        nidx += fpr_h5_exists(h, idx[k]);
+    if (nidx != 0 && nidx != 3) {
+        rc = fpr_error(FPR_EFORMAT, "%s: has %d of the datasets a_index, b_index, c_index; "
+                       "give all three or none (then they are recovered from phi)", path, nidx);
+        goto done;
+    }
+    if ((rc = ext_shape(h, path, "phi", 2, t33, S, nt)) ||
+        (rc = ext_shape(h, path, "valid_frame_mask", 0, NULL, S, nt)))
+        goto done;
+    for (int k = 0; nidx && k < 3; k++)
+        if ((rc = ext_shape(h, path, idx[k], 0, NULL, S, nt)))
+            goto done;
+    if ((rc = fpr_frames_new(S, nt, 0, &f)))
+        goto done;
+    size_t n = (size_t)S * (size_t)nt;
+    if (!(tmp = fpr_calloc(n + 1, sizeof(double)))) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    if ((rc = fpr_h5_read_f32(h, path, "phi", n * 9, f->phi)) ||
+        (rc = fpr_h5_read_f64(h, path, "valid_frame_mask", n, tmp)))
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        if (tmp[i] != 0 && tmp[i] != 1) {
+            rc = fpr_error(FPR_EFORMAT, "%s: dataset 'valid_frame_mask': element %zu (sample "
+                           "%lld, token %lld) is %g, expected 0 or 1", path, i,
+                           (long long)(i / (size_t)nt), (long long)(i % (size_t)nt), tmp[i]);
+            goto done;
+        }
+        f->valid_frame_mask[i] = (uint8_t)(tmp[i] != 0);
+    }
+    if (nidx == 3) {
+        if ((rc = read_i32(h, path, "a_index", n, f->a_index, tmp)) ||
+            (rc = read_i32(h, path, "b_index", n, f->b_index, tmp)) ||
+            (rc = read_i32(h, path, "c_index", n, f->c_index, tmp)))
+            goto done;
+        *have_idx = 1;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            f->a_index[i] = f->b_index[i] = f->c_index[i] = -1;
+    }
+    if ((rc = fpr_h5_attr_string(h, path, "backend", 0, &f->backend)))
+        goto done;
+done:
+    free(tmp);
+    H5Fclose(h);
+    if (rc) {
+        fpr_frames_free(f);
+        return rc;
+    }
+    *out = f;
+    return FPR_OK;
+}
+
+int fpr_frames_attr_string(const char *path, const char *name, char **out)
+{
+    *out = NULL;
+    hid_t h;
+    int rc = fpr_h5_open_read(path, &h);
+    if (rc)
+        return rc;
+    rc = fpr_h5_attr_string(h, path, name, 0, out);
+    H5Fclose(h);
+    return rc;
+}
+
+int fpr_frames_attr_double(const char *path, const char *name, int *present, double *out)
+{
+    *present = 0;
+    hid_t h;
+    int rc = fpr_h5_open_read(path, &h);
+    if (rc)
+        return rc;
+    rc = fpr_h5_attr_double(h, path, name, present, out);
+    H5Fclose(h);
+    return rc;
+}

@@ -2,13 +2,15 @@
  *
  * Baseline (JSON, format "frameprec-baseline" version 1): one entry per run × backend,
  *   {"case": ..., "mode": ..., "offset": ..., "backend": ..., "tokens": n,
- *    "mismatch": n, "unexplained": n, "flips": n}
+ *    "mismatch": n, "unexplained": n, "flips": n, "degenerate": n,
+ *    "degenerate_valid": n}
  * read and written with jansson (src/io/jsonutil.c), every entry validated on reading
  * (types, ranges, no duplicate entry). The gate passes only when it compared something:
  * RESULTS hold at least one backend result, every result has a baseline entry (or
  * --allow-new says new ones are expected, and at least one was still compared), and
  * then no unexplained mismatch exists, every bit-identity contract holds, no backend's
- * mismatch or valid-flip count grew beyond its entry, and no run's token count changed
+ * mismatch, valid-flip or degenerate-frame count (SPEC §5 severity 1: all degenerate
+ * frames, and those marked valid) grew beyond its entry, and no run's token count changed
  * (a changed case under an old name). Baseline entries the results lack (a subset run)
  * are counted and ignored. */
 #include <math.h>
@@ -49,6 +51,8 @@ int fpr_baseline_write(const fpr_study_results *r, const char *path)
                 fpr_jb_int(&jb, e, "mismatch", (long long)m->mismatch);
                 fpr_jb_int(&jb, e, "unexplained", (long long)m->unexplained);
                 fpr_jb_int(&jb, e, "flips", (long long)(m->flip_01 + m->flip_10));
+                fpr_jb_int(&jb, e, "degenerate", (long long)m->degenerate);
+                fpr_jb_int(&jb, e, "degenerate_valid", (long long)m->degenerate_valid);
             }
             fpr_jb_append(&jb, entries, e);
             n++;
@@ -74,7 +78,7 @@ int fpr_baseline_write(const fpr_study_results *r, const char *path)
 typedef struct bentry {
     const char *case_name, *mode, *backend; /* owned by the JSON document */
     double offset;
-    long long tokens, mismatch, unexplained, flips;
+    long long tokens, mismatch, unexplained, flips, degenerate, degenerate_valid;
     int used;
 } bentry;
 
@@ -133,6 +137,11 @@ static int read_baseline(const char *path, json_t **doc, bentry **out, size_t *n
         if (!rc)
             rc = fpr_json_get_int(e, "unexplained", path, where, 0, b->mismatch, &b->unexplained);
         if (!rc) rc = fpr_json_get_int(e, "flips", path, where, 0, big, &b->flips);
+        if (!rc)
+            rc = fpr_json_get_int(e, "degenerate", path, where, 0, b->tokens, &b->degenerate);
+        if (!rc)
+            rc = fpr_json_get_int(e, "degenerate_valid", path, where, 0, b->degenerate,
+                                  &b->degenerate_valid);
     }
     if (!rc && m > 1) {
         qsort(v, m, sizeof *v, qcmp_entry);
@@ -184,11 +193,12 @@ int fpr_check_ex(const fpr_study_results *r, const char *baseline, int allow_new
             }
             if (m->ident_diff > 0) {
                 fprintf(out, "FAIL %s: bit-identity with %s broken on %lld tokens\n", where,
-                        fpr_study_identity_partner(bn) ? fpr_study_identity_partner(bn) : "?",
+                        fpr_study_identity_partner(bn) ? fpr_study_identity_partner(bn)
+                                                       : "its declared arithmetic (tie order aside)",
                         (long long)m->ident_diff);
                 fail = 1;
             }
-            bentry key = {run->case_name, run->mode, bn, run->offset, 0, 0, 0, 0, 0};
+            bentry key = {run->case_name, run->mode, bn, run->offset, 0, 0, 0, 0, 0, 0, 0};
             bentry *e = nbe ? bsearch(&key, be, nbe, sizeof *be, qcmp_entry) : NULL;
             if (!e) {
                 fresh++;
@@ -217,6 +227,16 @@ int fpr_check_ex(const fpr_study_results *r, const char *baseline, int allow_new
             if (fl > e->flips) {
                 fprintf(out, "FAIL %s: valid-mask flips grew %lld -> %lld\n", where, e->flips,
                         fl);
+                fail = 1;
+            }
+            if (m->degenerate > e->degenerate) {
+                fprintf(out, "FAIL %s: degenerate frames (a or c = the token's own atom) grew "
+                             "%lld -> %lld\n", where, e->degenerate, (long long)m->degenerate);
+                fail = 1;
+            }
+            if (m->degenerate_valid > e->degenerate_valid) {
+                fprintf(out, "FAIL %s: degenerate frames marked valid grew %lld -> %lld\n",
+                        where, e->degenerate_valid, (long long)m->degenerate_valid);
                 fail = 1;
             }
             if (m->mismatch < e->mismatch)

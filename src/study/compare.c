@@ -23,6 +23,8 @@ const fpr_metric_field fpr_metric_fields[] = {
     F(m_one, 1, 0, "mismatch: one of a, c differs"),
     F(m_both, 1, 0, "mismatch: both differ"),
     F(tie_alt, 1, 0, "another atom of the same exact tie group (not a mismatch)"),
+    F(degenerate, 1, 0, "atomized tokens whose a or c is the token's own atom b (zero-extent frame)"),
+    F(degenerate_valid, 1, 0, "degenerate frames marked valid (garbage geometry accepted)"),
     F(rounded_tie, 1, 0, "cause: equal computed values, tie rule chose"),
     F(reordered, 1, 0, "cause: computed values strictly in the wrong order"),
     F(inconsistent, 1, 0, "cause: top-3 contradicts the backend's own values (bug)"),
@@ -35,12 +37,18 @@ const fpr_metric_field fpr_metric_fields[] = {
     F(flip_10, 1, 0, "valid_frame_mask 1 -> 0"),
     F(flip_pick, 1, 0, "valid flips because a pick changed"),
     F(flip_angle, 1, 0, "valid flips with the same picks (angle near threshold)"),
+    F(tie_order, 1, 0, "tokens whose own computed values tie at a rank boundary (top-k order decides)"),
+    F(disp_n, 1, 0, "changed frame atoms (a or c outside the truth's tie group)"),
+    F(disp_max, 0, 1, "largest distance from a changed frame atom to the true one (A)"),
+    F(disp_sum, 0, 0, "sum of those distances (A)"),
     F(err_n, 1, 0, "picked values measured"),
     F(err_bound_max, 0, 1, "max |d2hat - D2| / bound"),
     F(err_bound_sum, 0, 0, "sum of |d2hat - D2| / bound"),
     F(err_ulp_max, 0, 1, "max |d2hat - D2| in float32 ulps of D2"),
     F(err_ulp_sum, 0, 0, "sum of the ulp errors"),
-    F(ident_diff, 1, 0, "tokens differing from the bit-identity partner (-1: no contract)"),
+    F(ident_diff, 1, 2, "tokens differing from the bit-identity partner (-1: no contract)"),
+    F(orig_changed, 1, 2, "tokens whose frame atoms or phi differ from original's (exact_diff; -1: not run)"),
+    F(orig_flips, 1, 2, "tokens whose valid_frame_mask differs from original's (-1: not run)"),
     F(seconds, 0, 0, "wall time of the backend's runs (s)"),
     F(rss_peak, 0, 1, "peak RSS during the run (bytes)"),
     F(rss_delta, 0, 1, "peak RSS minus RSS before the run (bytes)"),
@@ -69,13 +77,14 @@ void fpr_metrics_init(fpr_metrics *m)
 {
     memset(m, 0, sizeof *m);
     m->ident_diff = -1;
+    m->orig_changed = m->orig_flips = -1;
 }
 
 void fpr_metrics_add(fpr_metrics *acc, const fpr_metrics *m)
 {
     for (size_t k = 0; k < fpr_metric_nfields; k++) {
         double a = fpr_metric_get(acc, k), v = fpr_metric_get(m, k);
-        if (strcmp(fpr_metric_fields[k].name, "ident_diff") == 0)
+        if (fpr_metric_fields[k].agg == 2)
             fpr_metric_set(acc, k, a < 0 ? v : v < 0 ? a : a + v);
         else if (fpr_metric_fields[k].agg == 1)
             fpr_metric_set(acc, k, v > a ? v : a);
@@ -97,6 +106,29 @@ void fpr_hist_add(fpr_hist *h, double v)
     if (k > FPR_HIST_BINS - 1)
         k = FPR_HIST_BINS - 1;
     h->bin[(int)k]++;
+}
+
+void fpr_disp_hist_add(fpr_disp_hist *h, double v)
+{
+    if (!(v >= 0))
+        return;
+    double k = floor(v / FPR_DISP_W);
+    h->bin[k > FPR_DISP_BINS - 1 ? FPR_DISP_BINS - 1 : (int)k]++;
+}
+
+double fpr_disp_hist_median(const fpr_disp_hist *h)
+{
+    int64_t n = 0, acc = 0;
+    for (int k = 0; k < FPR_DISP_BINS; k++)
+        n += h->bin[k];
+    if (n == 0)
+        return NAN;
+    for (int k = 0; k < FPR_DISP_BINS; k++) {
+        acc += h->bin[k];
+        if (2 * acc >= n)
+            return (k + 0.5) * FPR_DISP_W;
+    }
+    return NAN;
 }
 
 /* ------------------------------------------------------------------ identity contracts */
@@ -124,6 +156,10 @@ void fpr_token_results_free(fpr_token_results *t)
     free(t->phi_change);
     free(t->err_bound);
     free(t->err_ulp);
+    free(t->degenerate);
+    free(t->tie_order);
+    free(t->disp_a);
+    free(t->disp_c);
     free(t);
 }
 
@@ -143,8 +179,13 @@ static fpr_token_results *tok_new(int64_t S, int64_t nt)
     t->phi_change = fpr_calloc(n, sizeof(float));
     t->err_bound = fpr_calloc(n, sizeof(float));
     t->err_ulp = fpr_calloc(n, sizeof(float));
+    t->degenerate = fpr_calloc(n, 1);
+    t->tie_order = fpr_calloc(n, 1);
+    t->disp_a = fpr_calloc(n, sizeof(float));
+    t->disp_c = fpr_calloc(n, sizeof(float));
     if (!t->kind || !t->cause || !t->explained || !t->valid_flip || !t->flip_cause ||
-        !t->phi_change || !t->err_bound || !t->err_ulp) {
+        !t->phi_change || !t->err_bound || !t->err_ulp || !t->degenerate || !t->tie_order ||
+        !t->disp_a || !t->disp_c) {
         fpr_token_results_free(t);
         return NULL;
     }
@@ -161,6 +202,7 @@ typedef struct cmp_ctx {
     const double *absmax; /* [n_chains] max |x| of the chain in this sample */
     fpr_exact *ex;
     fpr_paireval *pe;
+    int any_tie_order; /* FPR_CMP_ANY_TIE_ORDER: equal values may rank in any index order */
 } cmp_ctx;
 
 static const float *X(const cmp_ctx *k, int32_t i) { return k->xs + (size_t)i * 3; }
@@ -175,6 +217,11 @@ static int candidate(const cmp_ctx *k, int32_t i, int32_t j)
 static int same_pick(const cmp_ctx *k, int32_t st, int32_t pb, int32_t pt)
 {
     if (pb == pt)
+        return 1;
+    /* two inf fillers of a short row: equal values, so for another program's top-k
+     * (any tie order) either is the same pick */
+    if (k->any_tie_order && !candidate(k, st, pb) && !candidate(k, st, pt) && pb >= 0 &&
+        pt >= 0)
         return 1;
     if (!candidate(k, st, pb) || !candidate(k, st, pt))
         return 0;
@@ -268,7 +315,7 @@ static int row_cause(const cmp_ctx *k, int32_t st, const int32_t T[3], const int
             }
             double vb = fpr_paireval_value(k->pe, st, B[i]);
             double vt = fpr_paireval_value(k->pe, st, T[j]);
-            if (!ranks_before(vb, B[i], vt, T[j])) {
+            if (!ranks_before(vb, B[i], vt, T[j]) && !(k->any_tie_order && vb == vt)) {
                 *expl = 0; /* its top-3 contradicts its own values */
                 return FPR_CAUSE_INCONSISTENT;
             }
@@ -297,6 +344,13 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
                       const fpr_backend *b, const char *params, int jobs, fpr_metrics *m,
                       fpr_token_results **tok_out, fpr_hist *bhist)
 {
+    return fpr_study_compare_flags(c, tr, f, b, params, jobs, 0, m, tok_out, bhist);
+}
+
+int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                            const fpr_backend *b, const char *params, int jobs, int flags,
+                            fpr_metrics *m, fpr_token_results **tok_out, fpr_hist *bhist)
+{
     (void)jobs; /* the comparison is serial: its sums are then identical for any jobs */
     if (tok_out)
         *tok_out = NULL;
@@ -322,7 +376,7 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
         rc = FPR_ENOMEM;
         goto done;
     }
-    cmp_ctx k = {c, b, cfg, &ch, NULL, absmax, ex, pe};
+    cmp_ctx k = {c, b, cfg, &ch, NULL, absmax, ex, pe, (flags & FPR_CMP_ANY_TIE_ORDER) != 0};
 
     for (int64_t s = 0; s < c->S; s++) {
         k.xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
@@ -415,7 +469,51 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
                 if (bhist && d2c > 0)
                     fpr_hist_add(bhist, bsum / d2c);
             }
+            /* severity 1: a zero-extent frame (the token's own atom as a or c; b as the
+             * frames file has it, which for an imported file is recovered from phi) */
+            if (aB == f->b_index[o] || cB == f->b_index[o]) {
+                m->degenerate++;
+                tok->degenerate[o] = 1;
+                if (bv) {
+                    m->degenerate_valid++;
+                    tok->degenerate[o] = 2;
+                }
+            }
+            /* severity 4: the backend's own values tie at a rank boundary, so top-k's
+             * order of equal values decides (bit 4: an unpicked member equals the
+             * third value; counted by scanning the row with the driver's blocks) */
+            {
+                const double *v = &f->top_value[o * 3];
+                unsigned to = 0;
+                if (isfinite(v[1]) && v[0] == v[1])
+                    to |= 1;
+                if (isfinite(v[2]) && v[1] == v[2])
+                    to |= 2;
+                if (!to && isfinite(v[2]) && fpr_paireval_ok(pe) &&
+                    fpr_paireval_count_equal(pe, st, v[2]) > 1)
+                    to |= 4;
+                tok->tie_order[o] = (uint8_t)to;
+                if (to)
+                    m->tie_order++;
+            }
             int eqA = same_pick(&k, st, aB, aT), eqC = same_pick(&k, st, cB, cT);
+            /* severity 3: how far a changed frame atom moved */
+            for (int r = 0; r < 2; r++) {
+                int32_t pb = r ? cB : aB, pt = r ? cT : aT;
+                if ((r ? eqC : eqA) || pb < 0 || pt < 0 || pb >= c->n_atom || pt >= c->n_atom)
+                    continue;
+                double d2 = 0;
+                for (int w = 0; w < 3; w++) {
+                    double d = (double)X(&k, pb)[w] - (double)X(&k, pt)[w];
+                    d2 += d * d;
+                }
+                double dd = sqrt(d2);
+                (r ? tok->disp_c : tok->disp_a)[o] = (float)dd;
+                m->disp_n++;
+                m->disp_sum += dd;
+                if (dd > m->disp_max)
+                    m->disp_max = dd;
+            }
             if (eqA && eqC) {
                 tok->kind[o] = FPR_KIND_EQUAL;
                 if (aB != aT || cB != cT)

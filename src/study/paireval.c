@@ -148,6 +148,26 @@ int fpr_paireval_sample(fpr_paireval *p, int64_t s)
     return FPR_OK;
 }
 
+int64_t fpr_paireval_count_equal(fpr_paireval *p, int32_t i, double v)
+{
+    if (!p->ok || i < 0 || i >= p->c->n_atom || !isfinite(v))
+        return -1;
+    int64_t sl = p->ch.chain_slot[i];
+    if (sl < 0)
+        return -1;
+    const fpr_chain_view *cv = &p->views[sl];
+    int64_t cnt = 0;
+    /* every block through the cache, so the values are the ones pairs get */
+    for (int64_t q = p->ch.start[sl]; q < p->ch.start[sl + 1]; q += DRIVER_COL_BLOCK) {
+        (void)fpr_paireval_value(p, i, p->ch.members[q]);
+        int64_t j0 = q - p->ch.start[sl];
+        int64_t n = cv->n - j0 < DRIVER_COL_BLOCK ? cv->n - j0 : DRIVER_COL_BLOCK;
+        for (int64_t t = 0; t < n; t++)
+            cnt += p->row[j0 + t] == v;
+    }
+    return cnt;
+}
+
 double fpr_paireval_value(fpr_paireval *p, int32_t i, int32_t j)
 {
     if (!p->ok || i < 0 || j < 0 || i >= p->c->n_atom || j >= p->c->n_atom)

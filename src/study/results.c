@@ -9,7 +9,10 @@
  *                     per-token tie1, tie2, margin1, margin2, fragile_angle [S][n_token]
  *   /runs/<key>/<backend>  one attribute per metric (fpr_metric_fields), bound_hist,
  *                     and per token [S][n_token]: kind, cause, explained, valid_flip,
- *                     flip_cause, phi_change, err_bound, err_ulp
+ *                     flip_cause, phi_change, err_bound, err_ulp, degenerate (1: a or c
+ *                     is b, 2: and valid), tie_order (bits 1/2/4: ranks 0|1, 1|2, 2|3 of
+ *                     the backend's own values tie), disp_a, disp_c (Å from the true
+ *                     atom; 0 unchanged); disp_hist [4096] (1/100 Å bins)
  * A run file in DIR/.work has the same layout with one run, so joining (the end of a
  * study, and `frameprec merge`) is copying groups. */
 #include <math.h>
@@ -168,6 +171,11 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
             rc = attr_num(bg, fpr_metric_fields[k].name, fpr_metric_get(&sb->m, k),
                           fpr_metric_fields[k].is_int);
         if (!rc) rc = write_hist(bg, "bound_hist", &sb->bound_hist);
+        if (!rc && sb->examples && sb->examples[0]) rc = attr_str(bg, "examples", sb->examples);
+        if (!rc && sb->m.disp_n > 0) { /* absent = empty (most runs change nothing) */
+            hsize_t dd[1] = {FPR_DISP_BINS};
+            rc = dset(bg, "disp_hist", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dd, sb->disp_hist.bin);
+        }
         const fpr_token_results *t = tok ? tok[i] : NULL;
         if (t) {
             if (!rc) rc = dset(bg, "kind", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->kind);
@@ -178,6 +186,10 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
             if (!rc) rc = dset(bg, "phi_change", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->phi_change);
             if (!rc) rc = dset(bg, "err_bound", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_bound);
             if (!rc) rc = dset(bg, "err_ulp", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_ulp);
+            if (!rc) rc = dset(bg, "degenerate", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->degenerate);
+            if (!rc) rc = dset(bg, "tie_order", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->tie_order);
+            if (!rc) rc = dset(bg, "disp_a", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_a);
+            if (!rc) rc = dset(bg, "disp_c", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_c);
         }
         H5Gclose(bg);
         bg = -1;
@@ -358,6 +370,20 @@ static int rd_metric(hid_t bg, const char *path, const char *run, const char *ba
     return FPR_OK;
 }
 
+static void rd_disp_hist(hid_t g, fpr_disp_hist *h)
+{
+    memset(h, 0, sizeof *h);
+    if (H5Lexists(g, "disp_hist", H5P_DEFAULT) <= 0)
+        return;
+    hid_t d = H5Dopen2(g, "disp_hist", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    if (H5Sget_simple_extent_npoints(sp) != FPR_DISP_BINS ||
+        H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, h->bin) < 0)
+        memset(h, 0, sizeof *h);
+    H5Sclose(sp);
+    H5Dclose(d);
+}
+
 typedef struct read_ctx {
     fpr_study_results *r;
     const char *path;
@@ -424,11 +450,19 @@ static herr_t read_run(hid_t runs, const char *name, const H5L_info_t *info, voi
         sb->name = fpr_strdup(t);
         fpr_metrics_init(&sb->m);
         for (size_t f = 0; f < fpr_metric_nfields && !k->rc; f++) {
+            /* a metric this build defines but the file lacks: an older frameprec wrote
+             * it; reading it as its default would be a silent wrong answer */
             double v = fpr_metric_get(&sb->m, f);
-            if (!(k->rc = rd_metric(bg, k->path, name, t, f, &v)))
+            if (H5Aexists(bg, fpr_metric_fields[f].name) <= 0)
+                k->rc = fpr_error(FPR_EFORMAT, "%s: run %s, backend %s lacks metric '%s' "
+                                  "(written by an older frameprec; run the study again)",
+                                  k->path, name, t, fpr_metric_fields[f].name);
+            else if (!(k->rc = rd_metric(bg, k->path, name, t, f, &v)))
                 fpr_metric_set(&sb->m, f, v);
         }
         rd_hist(bg, "bound_hist", &sb->bound_hist);
+        rd_disp_hist(bg, &sb->disp_hist);
+        sb->examples = rd_str(bg, "examples");
         H5Gclose(bg);
         if (k->rc)
             break;
@@ -526,8 +560,10 @@ void fpr_study_results_free(fpr_study_results *r)
         free(run->case_name);
         free(run->case_path);
         free(run->mode);
-        for (size_t j = 0; j < run->nb; j++)
+        for (size_t j = 0; j < run->nb; j++) {
             free(run->b[j].name);
+            free(run->b[j].examples);
+        }
         free(run->b);
     }
     free(r->runs);
@@ -689,13 +725,48 @@ int fpr_summary_write(const fpr_study_results *r, const char *path)
             fpr_jb_int(&jb, e, "n_atomized", (long long)run->n_atomized);
             fpr_jb_real(&jb, e, "truth_seconds", run->truth_seconds);
             json_t *bo = json_object();
-            for (size_t j = 0; bo && j < run->nb; j++)
-                fpr_jb_set(&jb, bo, run->b[j].name, json_metrics(&jb, &run->b[j].m));
+            for (size_t j = 0; bo && j < run->nb; j++) {
+                /* each result names its run and backend too, so one object read on its
+                 * own (a grep, a jq select) says what it is */
+                json_t *mo = json_metrics(&jb, &run->b[j].m);
+                if (mo) {
+                    fpr_jb_str(&jb, mo, "case", run->case_name);
+                    fpr_jb_str(&jb, mo, "mode", run->mode);
+                    fpr_jb_real(&jb, mo, "offset", run->offset);
+                    fpr_jb_str(&jb, mo, "backend", run->b[j].name);
+                }
+                fpr_jb_set(&jb, bo, run->b[j].name, mo);
+            }
             fpr_jb_set(&jb, e, "backends", bo);
         }
         fpr_jb_append(&jb, runs, e);
     }
     fpr_jb_set(&jb, root, "runs", runs);
+
+    /* the candidates of the verdict (SPEC §10), against `original` over every run */
+    const fpr_candidate *rec = fpr_candidate_recommended(r);
+    json_t *cands = json_array();
+    for (size_t i = 0; cands && i < fpr_candidate_count() && !jb.rc; i++) {
+        const fpr_candidate *k = fpr_candidate_at(i);
+        fpr_candidate_result cr;
+        fpr_candidate_against_original(r, k, &cr);
+        json_t *e = json_object();
+        if (e) {
+            fpr_jb_str(&jb, e, "name", k->name);
+            fpr_jb_str(&jb, e, "backend", k->backend);
+            fpr_jb_str(&jb, e, "rows", k->rows);
+            fpr_jb_real(&jb, e, "torch_bytes_42k_5k_tokens", fpr_candidate_bytes_seed(k, 0));
+            fpr_jb_real(&jb, e, "torch_bytes_42k_all_atomized", fpr_candidate_bytes_seed(k, 1));
+            fpr_jb_int(&jb, e, "runs", cr.runs);
+            fpr_jb_int(&jb, e, "runs_compared_with_original", cr.compared);
+            fpr_jb_int(&jb, e, "orig_changed", (long long)cr.changed);
+            fpr_jb_int(&jb, e, "orig_flips", (long long)cr.flips);
+            fpr_jb_set(&jb, e, "identical_to_original", json_boolean(cr.identical));
+            fpr_jb_set(&jb, e, "recommended", json_boolean(rec == k));
+        }
+        fpr_jb_append(&jb, cands, e);
+    }
+    fpr_jb_set(&jb, root, "candidates", cands);
     free(names);
     free(offs);
     int rc = jb.rc;

@@ -12,7 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/jsonutil.h"
 #include "study/study.h"
+
+static char *make_examples(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                           const fpr_token_results *tok);
 
 void fpr_study_opts_init(fpr_study_opts *o)
 {
@@ -265,6 +269,8 @@ typedef struct study_ctx {
     const fpr_backend *ref;
     const fpr_backend **bs;
     size_t nb;
+    size_t nimp;          /* --import NAME=DIR: rows after the nb backends */
+    char **imp_name, **imp_dir;
     fpr_study_results hdr;
     size_t done, total;
     double t0;
@@ -277,6 +283,105 @@ static void progress(study_ctx *x, const char *key, const char *what)
     fprintf(stderr, "\r\033[Kstudy [%zu/%zu] %.0fs  %s  %s", x->done + 1, x->total,
             fpr_now() - x->t0, key, what);
     fflush(stderr);
+}
+
+/* One imported row of a run: DIR/<key>.h5 written by another program (layout: README,
+ * scripts/torch_frames.py), checked to be this run's (case name, mode, offset when the
+ * file records them), indices recovered from phi when absent, then scored with the
+ * study's comparison as the arithmetic the file declares (attribute `arithmetic`,
+ * default exact_diff; `arithmetic_params`). Its contract: identical to that
+ * arithmetic's own frames except tie-order tokens — ident_diff counts the rest, so the
+ * gate fails on any other difference. */
+static int import_one(study_ctx *x, const fpr_case *c, const fpr_case *base, const char *mode,
+                      double offset, const char *key, const fpr_frames *truth,
+                      fpr_frames *const *fr, size_t i, fpr_study_backend *sb,
+                      fpr_token_results **tok)
+{
+    char path[4096 + 600];
+    snprintf(path, sizeof path, "%s/%s.h5", x->imp_dir[i], key);
+    if (access(path, R_OK) != 0)
+        return fpr_error(FPR_EIO, "study --import %s=%s: %s is missing (one file per case, "
+                         "atomization mode and offset: scripts/torch_frames.py writes them)",
+                         x->imp_name[i], x->imp_dir[i], path);
+    char *cn = NULL, *fm = NULL, *arith = NULL, *aparams = NULL;
+    fpr_frames *f = NULL, *decl_own = NULL;
+    fpr_score *sc = NULL;
+    int have_idx = 0, rc;
+    if ((rc = fpr_frames_attr_string(path, "case_name", &cn)) ||
+        (rc = fpr_frames_attr_string(path, "mode", &fm)) ||
+        (rc = fpr_frames_attr_string(path, "arithmetic", &arith)) ||
+        (rc = fpr_frames_attr_string(path, "arithmetic_params", &aparams)))
+        goto out;
+    if ((cn && base->name && strcmp(cn, base->name) != 0) || (fm && strcmp(fm, mode) != 0)) {
+        rc = fpr_error(FPR_EFORMAT, "study --import %s: %s records case '%s', mode '%s', but "
+                       "is read for case '%s', mode '%s'", x->imp_name[i], path, cn ? cn : "?",
+                       fm ? fm : "?", base->name ? base->name : "?", mode);
+        goto out;
+    }
+    {
+        double off_rec;
+        int present = 0;
+        if ((rc = fpr_frames_attr_double(path, "offset", &present, &off_rec)))
+            goto out;
+        if (present && off_rec != offset) {
+            rc = fpr_error(FPR_EFORMAT, "study --import %s: %s records offset %g, read for %g",
+                           x->imp_name[i], path, off_rec, offset);
+            goto out;
+        }
+    }
+    const char *an = arith && arith[0] ? arith : "exact_diff";
+    const char *ap = aparams && aparams[0] ? aparams : NULL;
+    const fpr_backend *as = fpr_backend_find(an);
+    if (!as) {
+        rc = FPR_EUSAGE;
+        goto out;
+    }
+    if ((rc = fpr_frames_read_external(path, c->S, c->n_token, &f, &have_idx)))
+        goto out;
+    const fpr_frames *decl = NULL;
+    for (size_t j = 0; !ap && j < x->nb; j++)
+        if (x->bs[j] == as)
+            decl = fr[j];
+    if (!decl) {
+        fpr_run_opts ro;
+        fpr_run_opts_init(&ro);
+        ro.jobs = x->o->jobs;
+        ro.params = ap;
+        if ((rc = fpr_frames_compute(c, as, &ro, &decl_own)))
+            goto out;
+        decl = decl_own;
+    }
+    int64_t amb = 0, unm = 0;
+    if (!have_idx && (rc = fpr_score_recover(c, truth, f, &amb, &unm)))
+        goto out;
+    if ((rc = fpr_score_run(c, truth, f, decl, as, ap, x->o->jobs, &sc)))
+        goto out;
+    sb->m = sc->m;
+    sb->m.ident_diff = sc->vs_declared;
+    /* severity 4 for another program: its own values are unknown, so tie order is where
+     * its pick differs from the declared arithmetic's only between equal values */
+    sb->m.tie_order = sc->tie_order;
+    for (int64_t k = 0; k < c->S * c->n_token; k++)
+        sc->tr->tie_order[k] = (uint8_t)((sc->flag[k] & FPR_SCORE_TIE_ORDER) ? 8 : 0);
+    void *cfg = NULL;
+    if (as->configure && (rc = as->configure(as, ap, &cfg)))
+        goto out;
+    sb->m.torch_bytes = as->torch_peak_bytes(as, cfg, (double)c->n_atom, (double)c->n_token,
+                                             (double)c->S);
+    sb->m.torch_bytes_42k = as->torch_peak_bytes(as, cfg, 42000.0, 42000.0, 1.0);
+    if (cfg && as->cfg_free)
+        as->cfg_free(cfg);
+    *tok = sc->tr;
+    sc->tr = NULL;
+out:
+    fpr_score_free(sc);
+    fpr_frames_free(f);
+    fpr_frames_free(decl_own);
+    free(cn);
+    free(fm);
+    free(arith);
+    free(aparams);
+    return rc;
 }
 
 static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double offset,
@@ -313,14 +418,16 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     run.n_token = c->n_token;
     for (int64_t t = 0; t < c->n_token; t++)
         run.n_atomized += c->is_atomized[t] != 0;
-    run.nb = x->nb;
-    run.b = fpr_calloc(x->nb + 1, sizeof *run.b);
+    size_t nrow = x->nb + x->nimp;
+    run.nb = nrow;
+    run.b = fpr_calloc(nrow + 1, sizeof *run.b);
     char names[64][128];
-    for (size_t i = 0; i < x->nb && i < 64; i++)
-        snprintf(names[i], sizeof names[i], "%s", x->bs[i]->name);
-    fpr_frames **fr = fpr_calloc(x->nb + 1, sizeof *fr);
-    fpr_token_results **tok = fpr_calloc(x->nb + 1, sizeof *tok);
-    const fpr_backend **cmp_b = fpr_calloc(x->nb + 1, sizeof *cmp_b);
+    for (size_t i = 0; i < nrow && i < 64; i++)
+        snprintf(names[i], sizeof names[i], "%s",
+                 i < x->nb ? x->bs[i]->name : x->imp_name[i - x->nb]);
+    fpr_frames **fr = fpr_calloc(nrow + 1, sizeof *fr);
+    fpr_token_results **tok = fpr_calloc(nrow + 1, sizeof *tok);
+    const fpr_backend **cmp_b = fpr_calloc(nrow + 1, sizeof *cmp_b);
     fpr_frames *truth = NULL;
     if (!run.b || !fr || !tok || !cmp_b) {
         rc = FPR_ENOMEM;
@@ -402,6 +509,16 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             goto done;
         }
     }
+    for (size_t i = 0; i < x->nb; i++) {
+        fpr_study_backend *sb = &run.b[i];
+        sb->examples = make_examples(c, truth, fr[i], tok[i]);
+        for (int64_t q = 0; q < c->S * c->n_token; q++) {
+            if (tok[i]->disp_a[q] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_a[q]);
+            if (tok[i]->disp_c[q] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_c[q]);
+        }
+    }
     /* Bit-identity contracts between backends of this run. */
     for (size_t i = 0; i < x->nb; i++) {
         const char *partner = fpr_study_identity_partner(x->bs[i]->name);
@@ -423,9 +540,35 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             run.b[i].m.ident_diff = diff;
         }
     }
+    /* Imported implementations: their frames scored as the arithmetic they declare */
+    for (size_t i = 0; i < x->nimp; i++) {
+        fpr_study_backend *sb = &run.b[x->nb + i];
+        sb->name = names[x->nb + i];
+        fpr_metrics_init(&sb->m);
+        progress(x, key, sb->name);
+        if ((rc = import_one(x, c, base, mode, offset, key, truth, fr, i, sb, &tok[x->nb + i])))
+            goto done;
+    }
+    /* Every backend against `original` (exact_diff): what merging it would change. */
+    for (size_t j = 0; j < x->nb; j++) {
+        if (strcmp(x->bs[j]->name, "exact_diff") != 0)
+            continue;
+        for (size_t i = 0; i < x->nb; i++) {
+            const fpr_frames *p = fr[i], *q = fr[j];
+            int64_t ch = 0, fl = 0;
+            for (int64_t k = 0; k < c->S * c->n_token; k++) {
+                ch += p->a_index[k] != q->a_index[k] || p->b_index[k] != q->b_index[k] ||
+                      p->c_index[k] != q->c_index[k] ||
+                      memcmp(p->phi + k * 9, q->phi + k * 9, 9 * sizeof(float)) != 0;
+                fl += p->valid_frame_mask[k] != q->valid_frame_mask[k];
+            }
+            run.b[i].m.orig_changed = ch;
+            run.b[i].m.orig_flips = fl;
+        }
+    }
     rc = fpr_results_write_run(work_path, &x->hdr, &run, tok, truth, c);
 done:
-    for (size_t i = 0; i < x->nb; i++) {
+    for (size_t i = 0; i < nrow; i++) {
         if (fr)
             fpr_frames_free(fr[i]);
         if (tok)
@@ -434,10 +577,97 @@ done:
     free(fr);
     free(tok);
     free(cmp_b);
+    for (size_t i = 0; run.b && i < nrow; i++)
+        free(run.b[i].examples);
     free(run.b);
     fpr_frames_free(truth);
     fpr_case_free(c);
     return rc;
+}
+
+/* Label helpers for examples: names from the case file, or indices when it has none. */
+static const char *lab(char **names, int64_t i, char *buf, size_t n)
+{
+    if (names && names[i] && names[i][0])
+        return names[i];
+    snprintf(buf, n, "#%lld", (long long)i);
+    return buf;
+}
+
+static double dist3(const float *a, const float *b)
+{
+    double s = 0;
+    for (int w = 0; w < 3; w++) {
+        double d = (double)a[w] - (double)b[w];
+        s += d * d;
+    }
+    return sqrt(s);
+}
+
+/* Up to FPR_EXAMPLES changed tokens of one backend on one run, degenerate-and-valid
+ * frames first, then by displacement (largest first, ties by token order): one line
+ * each, every number recomputable from the case file by hand. Caller frees. */
+static char *make_examples(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                           const fpr_token_results *tok)
+{
+    int64_t pick[FPR_EXAMPLES];
+    double key[FPR_EXAMPLES];
+    int np = 0;
+    for (int64_t o = 0; o < c->S * c->n_token; o++) {
+        uint8_t k = tok->kind[o];
+        if (k == FPR_KIND_EQUAL || k == FPR_KIND_NONE)
+            continue;
+        double d = fmax(tok->disp_a[o], tok->disp_c[o]);
+        double kv = (tok->degenerate[o] == 2 ? 1e6 : 0) + (isfinite(d) ? d : 0);
+        int pos = np;
+        while (pos > 0 && kv > key[pos - 1])
+            pos--;
+        if (pos >= FPR_EXAMPLES)
+            continue;
+        for (int q = (np < FPR_EXAMPLES ? np : FPR_EXAMPLES - 1); q > pos; q--) {
+            pick[q] = pick[q - 1];
+            key[q] = key[q - 1];
+        }
+        pick[pos] = o;
+        key[pos] = kv;
+        if (np < FPR_EXAMPLES)
+            np++;
+    }
+    size_t cap = 1024 * (size_t)(np + 1), n = 0;
+    char *out = fpr_calloc(cap, 1);
+    if (!out)
+        return NULL;
+    for (int e = 0; e < np; e++) {
+        int64_t o = pick[e], s = o / c->n_token, t = o % c->n_token;
+        const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+        int32_t st = c->start_atom_index[t];
+        char b0[32], b1[32], b2[32], b3[32], b4[32];
+        const char *chain = c->chain_label && c->chain_label[t] ? c->chain_label[t] : "";
+        int32_t pa = f->a_index[o], pc = f->c_index[o], ta = tr->a_index[o], tc = tr->c_index[o];
+        int ok = pa >= 0 && pc >= 0 && ta >= 0 && tc >= 0 && pa < c->n_atom &&
+                 pc < c->n_atom && ta < c->n_atom && tc < c->n_atom;
+        if (!ok)
+            continue;
+        double m1 = tr->margin1 ? tr->margin1[o] : NAN, m2 = tr->margin2 ? tr->margin2[o] : NAN;
+        n += (size_t)snprintf(
+            out + n, cap - n,
+            "%s%s sample %lld, chain %s, %s token %lld, atom %s: picked (a, c) = (%s, %s), "
+            "true (%s, %s); d(b,a) %.6f vs true %.6f A, d(b,c) %.6f vs true %.6f A; true "
+            "margins %.2g / %.2g; moved %.3f / %.3f A%s",
+            e ? "\n" : "", c->name ? c->name : "?", (long long)s, chain[0] ? chain : "?",
+            c->res_name && c->res_name[t] ? c->res_name[t] : "?", (long long)t,
+            lab(c->atom_name, st, b0, sizeof b0), lab(c->atom_name, pa, b1, sizeof b1),
+            lab(c->atom_name, pc, b2, sizeof b2), lab(c->atom_name, ta, b3, sizeof b3),
+            lab(c->atom_name, tc, b4, sizeof b4), dist3(xs + st * 3, xs + pa * 3),
+            dist3(xs + st * 3, xs + ta * 3), dist3(xs + st * 3, xs + pc * 3),
+            dist3(xs + st * 3, xs + tc * 3), m1, m2, (double)tok->disp_a[o],
+            (double)tok->disp_c[o],
+            tok->degenerate[o] == 2 ? "; DEGENERATE (own atom picked) and marked valid"
+            : tok->degenerate[o] ? "; degenerate (own atom picked)" : "");
+        if (n >= cap)
+            n = cap - 1;
+    }
+    return out;
 }
 
 /* A work file is reusable when it exists and was made by the same version, reference
@@ -445,6 +675,8 @@ done:
 static int reusable(const char *path, const study_ctx *x, const char *names)
 {
     if (access(path, R_OK) != 0)
+        return 0;
+    if (x->nimp) /* imported files can change under the same name: always score afresh */
         return 0;
     fpr_study_results *r = NULL;
     if (fpr_results_read(path, &r)) {
@@ -473,7 +705,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
     char **work = NULL;
     size_t nwork = 0;
     char *names = NULL;
-    char notes[2048] = "";
+    char notes[8192] = "";
     char machine[512];
     char created[64];
 
@@ -555,6 +787,76 @@ int fpr_study_run_all(const fpr_study_opts *o)
         size_t l = strlen(notes);
         snprintf(notes + l, sizeof notes - l, "TEST RUN: --inject-fault corrupted backend %s. ",
                  o->inject_fault);
+    }
+    if (o->nimports) {
+        x.imp_name = fpr_calloc(o->nimports + 1, sizeof *x.imp_name);
+        x.imp_dir = fpr_calloc(o->nimports + 1, sizeof *x.imp_dir);
+        if (!x.imp_name || !x.imp_dir) {
+            rc = FPR_ENOMEM;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < o->nimports; i++) {
+        const char *spec = o->imports[i], *eq = strchr(spec, '=');
+        size_t nl = eq ? (size_t)(eq - spec) : 0;
+        int ok = eq && nl > 0 && nl < 100 && eq[1];
+        for (size_t q = 0; ok && q < nl; q++)
+            ok = isalnum((unsigned char)spec[q]) || spec[q] == '_' || spec[q] == '-' ||
+                 spec[q] == '.' || spec[q] == ':';
+        if (!ok) {
+            rc = fpr_error(FPR_EUSAGE, "--import '%s': expected NAME=DIR, NAME of letters, "
+                           "digits, _ - . : (at most 99)", spec);
+            goto out;
+        }
+        char nbuf[100];
+        memcpy(nbuf, spec, nl);
+        nbuf[nl] = 0;
+        x.imp_name[i] = fpr_strdup(nbuf);
+        x.imp_dir[i] = fpr_strdup(eq + 1);
+        x.nimp = i + 1;
+        if (!x.imp_name[i] || !x.imp_dir[i]) {
+            rc = FPR_ENOMEM;
+            goto out;
+        }
+        struct stat sd;
+        if (stat(x.imp_dir[i], &sd) != 0 || !S_ISDIR(sd.st_mode)) {
+            rc = fpr_error(FPR_EIO, "--import %s: %s is not a directory", x.imp_name[i],
+                           x.imp_dir[i]);
+            goto out;
+        }
+        int clash = fpr_backend_find(x.imp_name[i]) != NULL;
+        fpr_clear_error();
+        for (size_t j = 0; j < i; j++)
+            clash |= strcmp(x.imp_name[j], x.imp_name[i]) == 0;
+        if (clash) {
+            rc = fpr_error(FPR_EUSAGE, "--import %s: the name is already a backend or another "
+                           "import; choose another", x.imp_name[i]);
+            goto out;
+        }
+        char mp[4200];
+        snprintf(mp, sizeof mp, "%s/manifest.json", x.imp_dir[i]);
+        const char *fn = "?", *dev = "?", *dn = "?", *tv = "?", *pr = "?", *ar = "?";
+        json_t *man = NULL;
+        if (access(mp, R_OK) == 0 && fpr_json_read_file(mp, &man) == FPR_OK) {
+            const char *const keys[6] = {"function", "device", "device_name", "torch_version",
+                                         "matmul_precision", "arithmetic"};
+            const char **dst[6] = {&fn, &dev, &dn, &tv, &pr, &ar};
+            for (int k = 0; k < 6; k++) {
+                const json_t *v = json_object_get(man, keys[k]);
+                if (json_is_string(v))
+                    *dst[k] = json_string_value(v);
+            }
+        }
+        fpr_clear_error();
+        size_t l = strlen(notes);
+        snprintf(notes + l, sizeof notes - l, "Imported row %s: frames of another program "
+                 "from %s (function %s, device %s (%s), torch %s, matmul precision %s), scored "
+                 "as %s. ", x.imp_name[i], x.imp_dir[i], fn, dev, dn, tv, pr, ar);
+        json_decref(man);
+    }
+    if (x.nb + x.nimp > 64) {
+        rc = fpr_error(FPR_EUSAGE, "study: at most 64 backends and imports together");
+        goto out;
     }
     names = join_names(x.bs, x.nb);
     fpr_study_machine(machine, sizeof machine);
@@ -667,6 +969,12 @@ out:
     free(work);
     free(names);
     free(x.bs);
+    for (size_t i = 0; i < x.nimp; i++) {
+        free(x.imp_name[i]);
+        free(x.imp_dir[i]);
+    }
+    free(x.imp_name);
+    free(x.imp_dir);
     if (owned) {
         for (size_t i = 0; i < ncases; i++)
             free(owned[i]);

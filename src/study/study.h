@@ -19,6 +19,7 @@ enum {
     FPR_KIND_BOTH = 4,    /* both differ */
     FPR_KIND_NONE = 255   /* token not atomized: no search */
 };
+enum { FPR_EXAMPLES = 3 };
 /* Cause of a mismatch: the backend's own values of the inverted pair. */
 enum {
     FPR_CAUSE_NONE = 0,
@@ -37,16 +38,25 @@ typedef struct fpr_metrics {
     int64_t mismatch;        /* (a, c) differ from the truth beyond its tie groups */
     int64_t m_self, m_swapped, m_one, m_both;
     int64_t tie_alt;         /* a different atom of the same exact tie group (not a mismatch) */
+    int64_t degenerate;      /* a or c is the token's own atom b (SPEC §5 severity 1) */
+    int64_t degenerate_valid; /* ... and marked valid */
     int64_t rounded_tie, reordered, inconsistent, cause_unknown;
     int64_t explained, unexplained;
     int64_t phi_changed;     /* all tokens: phi differs from the truth's */
     double phi_max_change;   /* Å */
     int64_t flip_01, flip_10; /* valid_frame_mask 0→1, 1→0 against the truth */
     int64_t flip_pick, flip_angle; /* by cause */
+    /* Severity (SPEC §5), atomized tokens (degenerate, degenerate_valid above): */
+    int64_t tie_order;       /* the backend's own values tie at a rank boundary */
+    int64_t disp_n;          /* changed frame atoms (a or c outside the truth's tie group) */
+    double disp_max, disp_sum; /* their distance to the true atom (Å) */
     int64_t err_n;           /* picked values measured */
     double err_bound_max, err_bound_sum; /* |d̂² − D²| / bound */
     double err_ulp_max, err_ulp_sum;     /* |d̂² − D²| / ulp_f32(D²) */
     int64_t ident_diff;      /* tokens differing from the identity partner (-1: none) */
+    /* Against `original` (exact_diff, OpenFold3 today) on the same run, every token:
+     * (a, b, c) or phi differ / valid_frame_mask differs. -1: exact_diff not run. */
+    int64_t orig_changed, orig_flips;
     double seconds;          /* wall time of the backend's run */
     double rss_peak;         /* peak RSS of the process during the run (bytes) */
     double rss_delta;        /* that peak minus the RSS before the run */
@@ -58,7 +68,7 @@ typedef struct fpr_metric_field {
     const char *name;
     size_t offset;
     int is_int; /* int64 counter (else double) */
-    int agg;    /* how runs combine: 0 sum, 1 max */
+    int agg;    /* how runs combine: 0 sum, 1 max, 2 sum where known (-1: not measured) */
     const char *help;
 } fpr_metric_field;
 extern const fpr_metric_field fpr_metric_fields[];
@@ -79,6 +89,16 @@ typedef struct fpr_hist {
     int64_t bin[FPR_HIST_BINS];
 } fpr_hist;
 void fpr_hist_add(fpr_hist *h, double v);
+/* Displacements (Å) of changed frame atoms in bins of 1/100 Å; the last bin takes
+ * everything from 40.95 Å up. The median the report prints is read from it. */
+enum { FPR_DISP_BINS = 4096 };
+#define FPR_DISP_W (0.01)
+typedef struct fpr_disp_hist {
+    int64_t bin[FPR_DISP_BINS];
+} fpr_disp_hist;
+void fpr_disp_hist_add(fpr_disp_hist *h, double v);
+/* Median (centre of the median bin) of h, NaN when empty. */
+double fpr_disp_hist_median(const fpr_disp_hist *h);
 
 /* ------------------------------------------------------------------ pair evaluation */
 /* A backend's computed value for given (row atom, column atom) pairs of one sample,
@@ -92,6 +112,9 @@ int fpr_paireval_ok(const fpr_paireval *p);
 int fpr_paireval_sample(fpr_paireval *p, int64_t s); /* builds the views of sample s */
 /* Value of pair (i, j) (atoms of one chain, both present); NaN when not evaluable. */
 double fpr_paireval_value(fpr_paireval *p, int32_t i, int32_t j);
+/* How many members j of i's chain (i itself included) have value(i, j) == v exactly;
+ * -1 when not evaluable or v is not finite. */
+int64_t fpr_paireval_count_equal(fpr_paireval *p, int32_t i, double v);
 void fpr_paireval_free(fpr_paireval *p);
 /* The backend whose eval gives the same values as `b` (b itself when it has eval). */
 const fpr_backend *fpr_study_equivalent(const fpr_backend *b);
@@ -117,6 +140,11 @@ typedef struct fpr_token_results {
     uint8_t *flip_cause;               /* 1 pick changed, 2 angle decided differently */
     float *phi_change;                 /* max |Δ coordinate| (Å) */
     float *err_bound, *err_ulp;        /* max over the two picks; NaN: not measured */
+    uint8_t *degenerate;               /* 1: a or c is b; 2: and valid */
+    uint8_t *tie_order;                /* bits: 1 ranks 0|1, 2 ranks 1|2, 4 ranks 2|3 tie;
+                                        * 8 (imported rows): pick differs from the
+                                        * declared arithmetic only in tie order */
+    float *disp_a, *disp_c;            /* |x_picked − x_true| (Å) of a changed a / c; 0: same */
 } fpr_token_results;
 void fpr_token_results_free(fpr_token_results *t);
 
@@ -127,6 +155,47 @@ int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames 
                       const fpr_backend *b, const char *params, int jobs, fpr_metrics *m,
                       fpr_token_results **tok, fpr_hist *bound_hist);
 
+/* The same with flags: FPR_CMP_ANY_TIE_ORDER for frames of another program, whose top-k
+ * may order equal values in any index order (an inversion with equal values of the
+ * declared arithmetic is then a rounded tie, not an inconsistency). */
+enum { FPR_CMP_ANY_TIE_ORDER = 1 };
+int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                            const fpr_backend *b, const char *params, int jobs, int flags,
+                            fpr_metrics *m, fpr_token_results **tok, fpr_hist *bound_hist);
+
+/* ------------------------------------------------------------------ scoring (SPEC §11) */
+/* Fills the -1 indices of frames `f` (from fpr_frames_read_external) by matching each
+ * phi coordinate triple exactly against the sample's atoms: identical coordinates are
+ * indistinguishable, so the truth's atom is preferred, then the token's atom b, then a
+ * present atom of b's chain, then the smallest index. Counts tokens with a slot matched
+ * by several atoms (*ambiguous) and slots matched by none (*unmatched; index -1). */
+int fpr_score_recover(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
+                      int64_t *ambiguous, int64_t *unmatched);
+
+/* Per-token flags of a score. */
+enum {
+    FPR_SCORE_CHANGED = 1,    /* frame or valid mask differs from the truth (tie order aside) */
+    FPR_SCORE_DEGENERATE = 2, /* a or c is b */
+    FPR_SCORE_FLIP = 4,       /* valid_frame_mask differs from the truth's */
+    FPR_SCORE_TIE_ORDER = 8   /* picks differ from the declared arithmetic's only in tie order */
+};
+typedef struct fpr_score {
+    fpr_metrics m;          /* §5 metrics against the truth (fpr_study_compare_flags) */
+    fpr_token_results *tr;  /* per token, as the study's */
+    uint8_t *flag;          /* [S][n_token] FPR_SCORE_* */
+    int64_t changed;        /* tokens flagged CHANGED */
+    int64_t tie_order;      /* atomized tokens flagged TIE_ORDER */
+    int64_t vs_declared;    /* tokens differing from the declared arithmetic's frames
+                               (indices, phi or valid mask), tie-order tokens excepted */
+} fpr_score;
+/* Scores frames `f` (indices filled) of case c against the truth's, as an
+ * implementation of backend `as` (params) whose own frames on c are `decl`. Sets
+ * f->top_value (rank 0: as's value of the query atom itself; ranks 1, 2 NaN). */
+int fpr_score_run(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
+                  const fpr_frames *decl, const fpr_backend *as, const char *params, int jobs,
+                  fpr_score **out);
+void fpr_score_free(fpr_score *s);
+
 /* Bit-identity contracts: backend → partner it must equal bit for bit. */
 const char *fpr_study_identity_partner(const char *backend);
 
@@ -135,6 +204,11 @@ typedef struct fpr_study_backend {
     char *name;
     fpr_metrics m;
     fpr_hist bound_hist; /* log10((bound(a)+bound(c)) / D²(c)) over tokens */
+    fpr_disp_hist disp_hist; /* displacement of every changed frame atom */
+    /* Up to FPR_EXAMPLES changed tokens a reviewer can check by hand, one per line
+     * (case, chain, residue, atom names, picked vs true atoms, distances, margin,
+     * displacement); "" when none. Owned by the struct. */
+    char *examples;
 } fpr_study_backend;
 
 typedef struct fpr_study_run {
@@ -178,6 +252,9 @@ typedef struct fpr_study_opts {
     int keep_work;
     int no_report;
     const char *reference;  /* default "truth" */
+    /* --import NAME=DIR (SPEC §11): frames of another program, one file per run in DIR,
+     * become row NAME beside the backends. */
+    const char *const *imports; size_t nimports;
 } fpr_study_opts;
 void fpr_study_opts_init(fpr_study_opts *o);
 int fpr_study_run_all(const fpr_study_opts *o);
@@ -198,6 +275,43 @@ int fpr_results_read(const char *path, fpr_study_results **out);
 int fpr_summary_write(const fpr_study_results *r, const char *path);
 /* RESULTS argument: a directory (→ DIR/results.h5) or a file. Caller frees. */
 char *fpr_results_path(const char *arg);
+
+/* ------------------------------------------------------------------ candidates (SPEC §10) */
+/* A PyTorch formulation a maintainer could merge: arithmetic (backend), rows computed,
+ * the oracle's name for it (scripts/torch_oracle.py --form), and its memory model. */
+typedef struct fpr_candidate {
+    const char *name, *backend, *rows, *oracle_form, *note;
+    /* bytes alive at the peak: n_atom, n_token, n_atomized, S, chunk rows */
+    double (*torch_peak)(double N, double T, double A, double S, double C);
+} fpr_candidate;
+/* The seed's two sizes: the 42k-atom monomer that ran out of memory (~5,000 tokens,
+ * none atomized) and the same atoms all atomized (the stress test). */
+#define FPR_SEED_N_ATOM 42000.0
+#define FPR_SEED_N_TOKEN 5000.0
+#define FPR_CANDIDATE_CHUNK 1024.0
+size_t fpr_candidate_count(void);
+const fpr_candidate *fpr_candidate_at(size_t i);
+const fpr_candidate *fpr_candidate_find(const char *name); /* NULL when unknown */
+double fpr_candidate_bytes(const fpr_candidate *k, double n_atom, double n_token,
+                           double n_atomized, double S);
+/* At the seed's sizes (S = 1): all_atomized 0 → 42,000 atoms / 5,000 tokens / none
+ * atomized; 1 → 42,000 atoms, every atom an atomized token. */
+double fpr_candidate_bytes_seed(const fpr_candidate *k, int all_atomized);
+/* A candidate against `original` over every run of a study: runs where its backend ran,
+ * runs where the comparison with exact_diff was made, and the sums of orig_changed and
+ * orig_flips. identical = compared on every run of the study and nothing differs. */
+typedef struct fpr_candidate_result {
+    int runs, compared;
+    int64_t changed, flips;
+    int identical;
+} fpr_candidate_result;
+struct fpr_study_results;
+void fpr_candidate_against_original(const struct fpr_study_results *r, const fpr_candidate *k,
+                                    fpr_candidate_result *out);
+/* The verdict's pick (SPEC §10): among candidates identical to `original` on every run,
+ * the least memory at the seed's monomer size, then at 42k atoms all atomized. NULL when
+ * none is (exact_diff not run). */
+const fpr_candidate *fpr_candidate_recommended(const struct fpr_study_results *r);
 
 /* ------------------------------------------------------------------ report, check */
 int fpr_report_write(const fpr_study_results *r, const char *outdir);
