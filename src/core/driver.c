@@ -492,7 +492,7 @@ static void grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr
     g->nx = (int64_t)(span[0] / h) + 1;
     g->ny = (int64_t)(span[1] / h) + 1;
     g->nz = (int64_t)(span[2] / h) + 1;
-    g->delta = 0x1p-45 * smax;
+    g->delta = 0x1p-45 * smax; /* ≥ 2^5 × the cell assignment's error */
     const int64_t ncell = g->nx * g->ny * g->nz;
     int32_t *cs = g->cstart;
     memset(cs, 0, ((size_t)ncell + 1) * sizeof(int32_t));
@@ -577,11 +577,35 @@ static inline double cell_lb(const grid *g, int64_t k, double qx, double qy, dou
     return ((gx * gx + gy * gy) + gz * gz) * LB_DOWN;
 }
 
-/* Lower bound on D² from the query to any atom of a cell at Chebyshev distance ≥ R. */
-static inline double ring_lb(const grid *g, int64_t R)
+/* Lower bound on D² from the query (in cell a, b, c) to any atom of a cell at Chebyshev
+ * distance ≥ R: such an atom lies beyond one face of the (2R−1)³ block of cells around
+ * the query's, so D² ≥ (the query's distance to the nearest such face − slack)², the
+ * slack covering the cell assignment (δ) and the rounding of lo + i·h (2^-45·(|lo| +
+ * i·h), generous). +inf when no cell is left at distance ≥ R. */
+static inline double ring_lb(const grid *g, int64_t R, int64_t a, int64_t b, int64_t c,
+                             double qx, double qy, double qz)
 {
-    double gap = (double)(R - 1) * g->h - 2.0 * g->delta;
-    return R >= 2 && gap > 0 ? gap * gap * LB_DOWN : 0.0;
+    if (R == 0)
+        return 0.0;
+    const int64_t cell[3] = {a, b, c}, dims[3] = {g->nx, g->ny, g->nz};
+    const double q[3] = {qx, qy, qz};
+    double gmin = INFINITY, slack = g->delta;
+    for (int k = 0; k < 3; k++) {
+        if (cell[k] + R <= dims[k] - 1) {
+            double f = g->lo[k] + (double)(cell[k] + R) * g->h;
+            gmin = fmin(gmin, f - q[k]);
+            slack = fmax(slack, 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + R) * g->h));
+        }
+        if (cell[k] - R >= 0) {
+            double f = g->lo[k] + (double)(cell[k] - R + 1) * g->h;
+            gmin = fmin(gmin, q[k] - f);
+            slack = fmax(slack, 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + 1) * g->h));
+        }
+    }
+    if (gmin == INFINITY)
+        return INFINITY;
+    double gap = gmin - 2.0 * slack;
+    return gap > 0 ? gap * gap * LB_DOWN : 0.0;
 }
 
 typedef struct cell_lb_t {
@@ -709,7 +733,8 @@ static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *sc
     Rmax = Rmax > g->nz ? Rmax : g->nz;
     double thr = INFINITY;
     for (int64_t R = 0; R <= Rmax; R++) {
-        if (ring_lb(g, R) > thr)
+        double rlb = ring_lb(g, R, a, bb, c, qx, qy, qz);
+        if (rlb > thr || rlb == INFINITY)
             break;
         size_t nc;
         int rc = ring_cells(g, w, R, a, bb, c, qx, qy, qz, thr, &nc);
@@ -784,7 +809,8 @@ static int grid_row_cands(const run_ctx *r, const grid *g, grid_work *w, void *s
             return FPR_ENOMEM;
     }
     for (int64_t R = 0; R <= Rmax; R++) {
-        if (ring_lb(g, R) > T)
+        double rlb = ring_lb(g, R, a, bb, c, qx, qy, qz);
+        if (rlb > T || rlb == INFINITY)
             break;
         size_t nc;
         int rc = ring_cells(g, w, R, a, bb, c, qx, qy, qz, T, &nc);
