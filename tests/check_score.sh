@@ -68,6 +68,15 @@ sum0=$(sha256sum <"$W/qm.h5")
 rc=$?
 [ $rc != 0 ] && [ "$(sha256sum <"$W/qm.h5")" = "$sum0" ] &&
     ok "score --json refuses to overwrite its input" || bad "score --json onto its input: exit $rc"
+# indices that disagree with phi (frames of the untranslated case scored at +10 A)
+"$BIN" frames -q --backend exact_diff "$W/q.h5" -o "$W/qe.h5"
+msg=$("$BIN" score "$W/q.h5" "$W/qe.h5" --translate 10 -q 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$msg" | grep -q "qe.h5: sample 0, token 0: phi\[0\] = .*indices and phi disagree" &&
+    ok "score refuses indices that disagree with phi, naming sample and token" ||
+    bad "score with indices contradicting phi: exit $rc: $msg"
+"$BIN" score "$W/q.h5" "$W/qe.h5" -q --fail-on changed,degenerate,flips &&
+    ok "frameprec's own exact_diff frames score clean" || bad "exact_diff frames did not score clean"
 # a frames file of another case: refused, naming the file and the dataset
 "$BIN" frames -q --backend exact_diff "$W/lig.h5" -o "$W/lf.h5"
 msg=$("$BIN" score "$W/q.h5" "$W/lf.h5" 2>&1)

@@ -292,6 +292,8 @@ int fpr_cmd_score(int argc, char **argv)
         rc = fpr_frames_compute(c, as, &ro, &decl);
     if (!rc && !x.have_idx)
         rc = fpr_score_recover(c, truth, ext, &x.ambiguous, &x.unmatched);
+    else if (!rc)
+        rc = fpr_score_check_indices(c, ext, x.frames_path);
     if (!rc)
         rc = fpr_score_run(c, truth, ext, decl, as, params, jobs, &sc);
     if (!rc && json)

@@ -354,6 +354,8 @@ static int import_one(study_ctx *x, const fpr_case *c, const fpr_case *base, con
     int64_t amb = 0, unm = 0;
     if (!have_idx && (rc = fpr_score_recover(c, truth, f, &amb, &unm)))
         goto out;
+    if (have_idx && (rc = fpr_score_check_indices(c, f, path)))
+        goto out;
     if ((rc = fpr_score_run(c, truth, f, decl, as, ap, x->o->jobs, &sc)))
         goto out;
     sb->m = sc->m;

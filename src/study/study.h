@@ -172,6 +172,11 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
 int fpr_score_recover(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
                       int64_t *ambiguous, int64_t *unmatched);
 
+/* Frames that carry indices: every phi row must be the coordinates of its index's atom
+ * (else the file and the case disagree: wrong case, offset or atomization); refused with
+ * a message naming the file, dataset, sample and token. */
+int fpr_score_check_indices(const fpr_case *c, const fpr_frames *f, const char *path);
+
 /* Per-token flags of a score. */
 enum {
     FPR_SCORE_CHANGED = 1,    /* frame or valid mask differs from the truth (tie order aside) */
