@@ -223,6 +223,8 @@ typedef struct fpr_study_run {
     double offset;
     int64_t S, n_atom, n_token, n_atomized;
     double truth_seconds;
+    char *case_sha256; /* SHA-256 of the case file's bytes (NULL/"" in older files) */
+    char *work_key;    /* what a resumed study must match to reuse this run (study.c) */
     fpr_hist margin_hist; /* truth margins (both ranks) */
     size_t nb;
     fpr_study_backend *b;
@@ -231,6 +233,9 @@ typedef struct fpr_study_run {
 typedef struct fpr_study_results {
     char *version, *compiler, *flags, *machine, *reference, *created;
     char *notes;      /* free text: e.g. reference fallback, skipped runs */
+    char *plan;       /* the study's plan (options, program, every case's hash): shards of
+                       * one study have the same plan (NULL/"" in older files) */
+    char *shard;      /* "I/N" of the study that wrote the file ("0/1": the whole study) */
     size_t nruns;
     fpr_study_run *runs;
 } fpr_study_results;
