@@ -14,7 +14,8 @@ import sys
 import h5py
 import numpy as np
 
-VOLATILE = ("seconds", "truth_seconds", "rss_peak", "rss_delta", "created", "machine")
+# work_key names the inputs and options of a run (search included), not its results
+VOLATILE = ("seconds", "truth_seconds", "rss_peak", "rss_delta", "created", "machine", "work_key")
 
 
 def path_of(a):
