@@ -15,6 +15,7 @@ means it reproduces the GPU pick for pick. WORK/study/summary.json (the study wi
 runs imported) adds the SPEC §5 scores of each GPU run, when present.
 """
 import argparse
+import concurrent.futures
 import glob
 import json
 import os
@@ -54,6 +55,7 @@ def main():
     prov = {}
     totals = {r: {label(*e): 0 for e in EMULATIONS} for r, _ in runs}
     ntok = {r: 0 for r, _ in runs}
+    jobs = []  # (run, key, n-holder, emulation label, command, json path)
     for run, d in runs:
         for f in sorted(glob.glob(os.path.join(d, "*.h5"))):
             with h5py.File(f, "r") as h:
@@ -63,8 +65,6 @@ def main():
                 prov[run] = {k: str(attr(h, k)) for k in ("function", "device_name", "torch_version",
                                                             "matmul_precision", "allow_tf32")}
             key = os.path.basename(f)[:-3]
-            diffs = {}
-            n = 0
             for b, p in EMULATIONS:
                 if b == "truth":
                     continue
@@ -75,18 +75,27 @@ def main():
                     cmd += ["--params", p]
                 if mode == "all":
                     cmd.append("--atomize-all")
-                subprocess.run(cmd, check=True)
-                d = json.load(open(js))
-                # tokens whose frame or valid mask differs from this emulation's own,
-                # beyond tie order (another atom of exactly equal computed value)
-                diffs[label(b, p)] = d["vs_declared"]
-                n = d["metrics"]["tokens"]
-                if b == "exact_diff":
-                    diffs["truth"] = d["changed"]  # vs the exact truth, tie order aside
-            rows.append((run, key, n, diffs))
-            ntok[run] += n
-            for k, v in diffs.items():
-                totals[run][k] += v
+                jobs.append((run, key, label(b, p), cmd, js))
+    # each score is independent: run them on every core
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as ex:
+        for r in ex.map(lambda j: subprocess.run(j[3], capture_output=True, text=True), jobs):
+            if r.returncode not in (0,):
+                raise SystemExit("gpu_report: %s failed: %s" % (" ".join(r.args), r.stderr.strip()))
+    per = {}
+    for run, key, lab, cmd, js in jobs:
+        d = json.load(open(js))
+        e = per.setdefault((run, key), {"n": 0, "diffs": {}})
+        # tokens whose frame or valid mask differs from this emulation's own, beyond tie
+        # order (another atom of exactly equal computed value)
+        e["diffs"][lab] = d["vs_declared"]
+        e["n"] = d["metrics"]["tokens"]
+        if lab == "exact_diff":
+            e["diffs"]["truth"] = d["changed"]  # vs the exact truth, tie order aside
+    for (run, key), e in per.items():
+        rows.append((run, key, e["n"], e["diffs"]))
+        ntok[run] += e["n"]
+        for k, v in e["diffs"].items():
+            totals[run][k] += v
     study = os.path.join(a.work, "study", "summary.json")
     scores = {}
     if os.path.exists(study):

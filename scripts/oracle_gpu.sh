@@ -9,8 +9,9 @@
 # orders, every matmul_tf32 round/acc option, exact_diff) and from the truth.
 # Without CUDA: prints "oracle-gpu: SKIPPED: no CUDA device" and exits 0.
 # Environment: GPU_CASES (default: the corpus cases with at most GPU_MAX_ATOMS atoms, plus
-# generated ones), GPU_MAX_ATOMS (default 50000: the original formula holds ~29 N^2 bytes
-# on the device), GPU_OFFSETS (default 0,100,1000), GPU_MODES (default native,all),
+# generated ones), GPU_MAX_ATOMS (default 30000: the original formula holds ~29 N^2 bytes
+# on the device, 26 GB at 30k atoms), GPU_OFFSETS (default 0,1000), GPU_MODES (default
+# native,all),
 # GPU_MAX_ATOMIZE_ALL (default 20000), GPU_OUT (default reports/GPU.md), GPU_WORK
 # (scratch, default a fresh temporary folder), GPU_DEVICE (default cuda; "cpu" is a dry run
 # of the whole pipeline on the CPU, for tests/check_oracle_gpu.sh — its report says so).
@@ -26,9 +27,9 @@ if [ "$DEV" = cuda ] &&
 fi
 [ -x "$BIN" ] || { echo "oracle-gpu: no frameprec binary at $BIN (make first)"; exit 2; }
 OUT=${GPU_OUT:-reports/GPU.md}
-OFFS=${GPU_OFFSETS:-0,100,1000}
+OFFS=${GPU_OFFSETS:-0,1000}
 MODES=${GPU_MODES:-native,all}
-MAXA=${GPU_MAX_ATOMS:-50000}
+MAXA=${GPU_MAX_ATOMS:-30000}
 MAXALL=${GPU_MAX_ATOMIZE_ALL:-20000}
 WORK=${GPU_WORK:-$(mktemp -d /tmp/frameprec-gpu.XXXXXX)}
 mkdir -p "$WORK/cases" "$(dirname "$OUT")"

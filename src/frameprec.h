@@ -82,6 +82,10 @@ int fpr_case_atomize_all(const fpr_case *c, fpr_case **out);
 /* Adds `offset` Å to every coordinate of every sample (rounded to float32: the
  * translated case is itself the input, as a user's translated structure would be). */
 void fpr_case_translate(fpr_case *c, double offset);
+/* Checks, before translating, that c translated by `offset` stays in the domain:
+ * coordinates within the supported ±1e6 Å and `inf` above every in-chain value (SPEC
+ * §7). `what` names the option in the message ("--translate", "--offsets"). */
+int fpr_case_check_offset(const fpr_case *c, double offset, const char *what);
 
 /* Memory limit used by loaders and the driver (bytes; 0 = no limit). */
 void fpr_set_max_memory(uint64_t bytes);

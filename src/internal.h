@@ -48,6 +48,9 @@ void fpr_chains_free(fpr_chains *ch);
  * lowered by FRAMEPREC_SIMD=scalar|avx2|avx512. All levels give identical bits. */
 enum { FPR_SIMD_SCALAR = 0, FPR_SIMD_AVX2 = 1, FPR_SIMD_AVX512 = 2 };
 int fpr_simd_level(void);
+/* FPR_EUSAGE (with a message) when FRAMEPREC_SIMD names no level: the CLI refuses it
+ * rather than silently using the CPU's best. */
+int fpr_simd_env_check(void);
 const char *fpr_simd_name(int level);
 #if defined(__GNUC__) && defined(__x86_64__)
 #define FPR_HAVE_X86_SIMD 1

@@ -30,7 +30,7 @@ fi
 "$BIN" gen ligands -o "$W/lig.h5" >/dev/null 2>&1
 "$BIN" gen protein --atoms 600 --chains 2 --ligand-atoms 30 --samples 2 --atomize-all \
     -o "$W/p.h5" >/dev/null 2>&1
-if GPU_DEVICE=cpu GPU_CASES="$W/lig.h5 $W/p.h5" GPU_OFFSETS=0,1000 GPU_MODES=native \
+if GPU_DEVICE=cpu GPU_CASES="$W/lig.h5 $W/p.h5" GPU_OFFSETS=0 GPU_MODES=native \
    GPU_WORK="$W/work" GPU_OUT="$W/GPU.md" bash scripts/oracle_gpu.sh "$BIN" >"$W/log" 2>&1; then
     echo "ok   oracle-gpu dry run on the CPU"
 else

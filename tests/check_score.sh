@@ -62,6 +62,21 @@ done
 [ $? = 1 ] && ok "score --fail-on degenerate exits 1" || bad "score --fail-on degenerate"
 "$BIN" score "$W/q.h5" "$W/qm.h5" --fail-on flips -q 2>/dev/null
 [ $? = 0 ] && ok "score --fail-on flips exits 0 (no valid mask was touched)" || bad "score --fail-on flips"
+# --json onto an input is refused before anything is computed, and the input stays
+sum0=$(sha256sum <"$W/qm.h5")
+"$BIN" score "$W/q.h5" "$W/qm.h5" --json "$W/qm.h5" -q 2>/dev/null
+rc=$?
+[ $rc != 0 ] && [ "$(sha256sum <"$W/qm.h5")" = "$sum0" ] &&
+    ok "score --json refuses to overwrite its input" || bad "score --json onto its input: exit $rc"
+# indices that disagree with phi (frames of the untranslated case scored at +10 A)
+"$BIN" frames -q --backend exact_diff "$W/q.h5" -o "$W/qe.h5"
+msg=$("$BIN" score "$W/q.h5" "$W/qe.h5" --translate 10 -q 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$msg" | grep -q "qe.h5: sample 0, token 0: phi\[0\] = .*indices and phi disagree" &&
+    ok "score refuses indices that disagree with phi, naming sample and token" ||
+    bad "score with indices contradicting phi: exit $rc: $msg"
+"$BIN" score "$W/q.h5" "$W/qe.h5" -q --fail-on changed,degenerate,flips &&
+    ok "frameprec's own exact_diff frames score clean" || bad "exact_diff frames did not score clean"
 # a frames file of another case: refused, naming the file and the dataset
 "$BIN" frames -q --backend exact_diff "$W/lig.h5" -o "$W/lf.h5"
 msg=$("$BIN" score "$W/q.h5" "$W/lf.h5" 2>&1)
@@ -97,6 +112,15 @@ for c in q:gen-protein-1500 lig:gen-ligands; do
 done
 [ $tie -gt 0 ] && ok "tie-order differences are seen and told apart ($tie tokens)" ||
     bad "no tie-order token seen: the generated cases no longer exercise topk's tie order"
+
+# --function MODULE:FUNCTION: a stand-in with OpenFold3's signature that asserts the batch
+# has OpenFold3's keys, shapes and dtypes gives byte-identical files to the built-in
+PYTHONPATH=tests $PY scripts/torch_frames.py "$W/q.h5" -o "$W/stub" --offsets 0 --modes native \
+    --function of3_stub:get_token_frame_atoms >/dev/null 2>"$W/stub.log" &&
+    $PY -c 'import sys, h5py, numpy as np; a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2]); sys.exit(0 if all(np.array_equal(a[k][()], b[k][()]) for k in ("phi", "valid_frame_mask")) else 1)' \
+        "$W/stub/gen-protein-1500@native@0.h5" "$W/of/gen-protein-1500@native@0.h5" &&
+    ok "torch_frames.py --function MODULE:FUNCTION passes OpenFold3's batch layout" ||
+    { bad "torch_frames.py --function with the OpenFold3-signature stand-in"; cat "$W/stub.log"; }
 
 # batch2case.py: the batch dict torch_frames.py builds, torch.save'd with the coordinates,
 # comes back as a case whose frames are byte-identical to the original's

@@ -488,6 +488,34 @@ static void mk_angle_threshold_bad(const char *p)
     H5Fclose(f);
 }
 
+/* Parameters outside the function's domain (issue 13): an `inf` the in-chain distances
+ * reach, or an `eps` that pushes them past it; accepted before, every pick then wrong. */
+static void mk_param(const char *p, const char *name, double v)
+{
+    tcase t;
+    base_init(&t);
+    write_tcase(p, &t, NULL);
+    hid_t f = h5_reopen(p);
+    H5Adelete(f, name);
+    h5_attr_f64(f, name, v);
+    H5Fclose(f);
+}
+static void mk_inf_half(const char *p) { mk_param(p, "inf", 0.5); }
+static void mk_inf_tiny(const char *p) { mk_param(p, "inf", 1e-50); }
+static void mk_eps_huge(const char *p) { mk_param(p, "eps", 1e20); }
+
+/* A name that is not UTF-8 (it made summary.json invalid JSON). */
+static void mk_name_not_utf8(const char *p)
+{
+    tcase t;
+    base_init(&t);
+    write_tcase(p, &t, NULL);
+    hid_t f = h5_reopen(p);
+    H5Adelete(f, "name");
+    h5_attr_str(f, "name", "bad\xff\xfename");
+    H5Fclose(f);
+}
+
 static void mk_eps_nan(const char *p)
 {
     tcase t;
@@ -593,6 +621,10 @@ static const bad_case catalogue[] = {
     {"source_string_array", mk_source_string_array, FPR_EFORMAT, "root attribute 'source' holds 64 values, expected one string", 0},
     {"angle_threshold_120", mk_angle_threshold_bad, FPR_EINVAL, "attribute 'angle_threshold' = 120, expected a value in (0, 90) degrees", 0},
     {"eps_nan", mk_eps_nan, FPR_EINVAL, "attribute 'eps' = nan, expected a finite value >= 0", 0},
+    {"inf_half", mk_inf_half, FPR_EINVAL, "attribute 'inf' = 0.5 does not exceed the in-chain distances", 0},
+    {"inf_tiny", mk_inf_tiny, FPR_EINVAL, "attribute 'inf' = 1e-50 does not exceed the in-chain distances", 0},
+    {"eps_huge", mk_eps_huge, FPR_EINVAL, "attribute 'eps' = 1e+20 is so large that in-chain distances", 0},
+    {"name_not_utf8", mk_name_not_utf8, FPR_EINVAL, "root attribute 'name' is not valid UTF-8", 0},
     /* missing or mis-shaped datasets */
     {"missing_x", mk_missing_x, FPR_EFORMAT, "dataset 'x' is missing", 0},
     {"missing_token_mask", mk_missing_token_mask, FPR_EFORMAT, "dataset 'token_mask' is missing", 0},

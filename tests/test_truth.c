@@ -493,6 +493,65 @@ static void test_many_duplicates(void **state)
     chain_free(c);
 }
 
+/* Several coincident groups (hundreds of atoms at one point, interleaved in index
+ * order, one of them at a distance from other rows): the truth keeps 4 members per group
+ * and counts the rest (issue 13: it was quadratic in the group size), and must still
+ * agree with brute force in every field, on the filter path and through the driver's
+ * grid search (candidates in cell order). */
+static void test_coincident_groups(void **state)
+{
+    (void)state;
+    const int64_t n = 700;
+    chain *c = chain_new(n);
+    tu_rng r = {tu_seed(20240601) ^ 0xc01};
+    for (int64_t i = 0; i < n; i++) {
+        switch (i % 7) {
+        case 0: case 3: case 5: chain_set(c, i, 0.0f, 0.0f, 0.0f); break;   /* 300 */
+        case 1: case 4: chain_set(c, i, 2.0f, -0.0f, 0.0f); break;          /* 200 */
+        case 2: chain_set(c, i, 0.0f, 3.0f, 1.5f); break;                    /* 100 */
+        default:
+            chain_set(c, i, tu_uniform_f(&r, -6, 6), tu_uniform_f(&r, -6, 6),
+                      tu_uniform_f(&r, -6, 6));
+        }
+    }
+    check_chain(c, "coincident groups", 0);
+    fpr_top3 t;
+    fpr_row_extra e;
+    truth_row(c, 0, &t, &e);
+    assert_int_equal(e.tie1, 300); /* every copy at the origin ties at D² = 0 */
+    chain_free(c);
+
+    /* the same through the driver: grid and brute search agree bit for bit */
+    const int64_t na = 600;
+    fpr_case *k = tu_atomized_case(1, na, 1);
+    for (int64_t i = 0; i < na; i++) {
+        float v = i % 3 == 0 ? 0.0f : i % 3 == 1 ? 1.0f : (float)(i % 17);
+        k->x[i * 3] = v;
+        k->x[i * 3 + 1] = i % 5 == 0 ? 0.0f : 0.5f;
+        k->x[i * 3 + 2] = 0.0f;
+    }
+    const fpr_backend *tb = fpr_backend_find("truth");
+    assert_non_null(tb);
+    fpr_frames *fg = NULL, *fb = NULL;
+    fpr_run_opts ro;
+    fpr_run_opts_init(&ro);
+    ro.search = FPR_SEARCH_GRID;
+    assert_int_equal(fpr_frames_compute(k, tb, &ro, &fg), FPR_OK);
+    ro.search = FPR_SEARCH_BRUTE;
+    assert_int_equal(fpr_frames_compute(k, tb, &ro, &fb), FPR_OK);
+    for (int64_t i = 0; i < na; i++) {
+        assert_int_equal(fg->a_index[i], fb->a_index[i]);
+        assert_int_equal(fg->c_index[i], fb->c_index[i]);
+        assert_int_equal(fg->tie1[i], fb->tie1[i]);
+        assert_int_equal(fg->tie2[i], fb->tie2[i]);
+        assert_true(same_double(fg->margin1[i], fb->margin1[i]));
+        assert_true(same_double(fg->margin2[i], fb->margin2[i]));
+    }
+    fpr_frames_free(fg);
+    fpr_frames_free(fb);
+    fpr_case_free(k);
+}
+
 /* Through the driver and the frames file: the truth backend fills tie1, tie2, the
  * margins and the fragile flag for atomized tokens, and they survive write/read. */
 static void test_truth_backend_frames(void **state)
@@ -535,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_near_ties_ulp),
         cmocka_unit_test(test_filter_equals_brute_force),
         cmocka_unit_test(test_many_duplicates),
+        cmocka_unit_test(test_coincident_groups),
         cmocka_unit_test(test_truth_backend_frames),
         cmocka_unit_test(test_angle_ulp_either_side_of_25),
         cmocka_unit_test(test_angle_exact_equality),

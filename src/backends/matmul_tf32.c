@@ -18,10 +18,11 @@
  *    79537; the two notes disagree, the NVIDIA engineer's correction is the later word
  *    on rounding.)
  *  - CUTLASS converts float -> tfloat32_t with round_half_ulp_truncate (add half an ulp
- *    of TF32, then truncate: round half away from zero); on sm_80 the PTX instruction
- *    is cvt.rna.tf32.f32 ("rna": round to nearest, ties away) — seen in CUTLASS's
- *    numeric_conversion.h and in users of it (e.g. cutf's docs: "it uses a PTX
- *    instruction cvt.rna.tf32.f32").
+ *    of TF32, then truncate: round half away from zero) per SPEC §3; its
+ *    numeric_conversion.h is in the search corpus but its body was not read here. The
+ *    PTX instruction cvt.rna.tf32.f32 ("rna": round to nearest, ties away) is what cutf's
+ *    docs say a TF32 cast uses on CC >= 8, and LLVM/MLIR's NVVM tests lower the "rna"
+ *    float-to-tf32 conversion to llvm.nvvm.f2tf32.rna.
  *  - pytorch issue 53635 (RTX 3090, PyTorch 1.8, CUDA 11.1): [1024.5] @ [[1.0]] gives
  *    1025. 1024.5 needs 12 significant bits; TF32 keeps 11, so it is exactly halfway
  *    between 1024 and 1025: truncation gives 1024, ties-to-even gives 1024, only ties

@@ -73,7 +73,8 @@ int fpr_cmd_frames(int argc, char **argv)
         case 'M':
             if (fpr_cli_parse_bytes(optarg, &bytes))
                 return fpr_cli_fail("frames", fpr_error(FPR_EUSAGE, "--max-memory needs a size "
-                                                        "like 512M or 2G (got '%s')", optarg));
+                                                        "of at least 1 byte like 512M or 2G (got "
+                                                        "'%s')", optarg));
             fpr_set_max_memory(bytes);
             break;
         case 'q': quiet = 1; break;
@@ -99,7 +100,7 @@ int fpr_cmd_frames(int argc, char **argv)
         fpr_case_free(c);
         c = c2;
     }
-    if (!rc && shift != 0) {
+    if (!rc && shift != 0 && !(rc = fpr_case_check_offset(c, shift, "--translate"))) {
         fpr_case_translate(c, shift);
         rc = fpr_case_validate(c, argv[optind]);
     }

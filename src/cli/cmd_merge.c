@@ -12,9 +12,33 @@ static void help(FILE *o)
     fprintf(o, "usage: frameprec merge -o DIR RESULTS...\n"
                "Joins the results of `frameprec study --shard I/N` runs (each a results.h5 or\n"
                "a study directory) into DIR/results.h5, DIR/summary.json and the report.\n"
-               "A run present in two inputs is an error (overlapping shards).\n\n"
+               "The inputs must form one study: the same plan (program, backends, modes,\n"
+               "offsets, cases and their content, shard count) and every shard exactly once;\n"
+               "anything else is refused, naming the difference.\n\n"
                "  -o, --output DIR   output directory (created if missing)\n"
                "      --no-report    results.h5 and summary.json only\n");
+}
+
+/* Names the first line where two plans differ (backends, modes, offsets, a case, the
+ * shard count, the program). */
+static int plan_diff(const char *a_path, const char *a, const char *b_path, const char *b)
+{
+    for (;;) {
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        if (la != lb || strncmp(a, b, la) != 0) {
+            if (!*a || !*b)
+                return fpr_error(FPR_EINVAL, "%s and %s are not shards of one study: %s has "
+                                 "more in its plan ('%.*s')", a_path, b_path,
+                                 *a ? a_path : b_path, (int)(*a ? la : lb), *a ? a : b);
+            return fpr_error(FPR_EINVAL, "%s and %s are not shards of one study: '%.*s' vs "
+                             "'%.*s'", a_path, b_path, (int)(la > 300 ? 300 : la), a,
+                             (int)(lb > 300 ? 300 : lb), b);
+        }
+        if (!a[la])
+            return FPR_OK;
+        a += la + 1;
+        b += lb + 1;
+    }
 }
 
 int fpr_cmd_merge(int argc, char **argv)
@@ -48,20 +72,50 @@ int fpr_cmd_merge(int argc, char **argv)
             fpr_input_register(in[i]); /* merge -o SHARD never replaces a shard */
     if (!rc)
         rc = fpr_results_read(in[0], &first);
-    for (size_t i = 1; !rc && i < n; i++) {
+    if (!rc && !first->plan[0])
+        rc = fpr_error(FPR_EINVAL, "%s: has no study plan (written by an older frameprec): "
+                       "merge cannot tell whether the shards form one study; rerun them", in[0]);
+    int nshard = 0;
+    char *seen = NULL;
+    if (!rc && (sscanf(first->shard, "%*d/%d", &nshard) != 1 || nshard < 1 ||
+                !(seen = calloc((size_t)nshard, 1))))
+        rc = fpr_error(FPR_EINVAL, "%s: shard '%s' is not I/N", in[0], first->shard);
+    for (size_t i = 0; !rc && i < n; i++) {
         fpr_study_results *o = NULL;
-        if (!(rc = fpr_results_read(in[i], &o))) {
-            if (strcmp(o->version, first->version) || strcmp(o->reference, first->reference))
-                rc = fpr_error(FPR_EINVAL, "%s: made by frameprec %s against %s, but %s by %s "
-                               "against %s: rerun the shards with one build", in[i], o->version,
-                               o->reference, in[0], first->version, first->reference);
-            fpr_study_results_free(o);
-        }
+        if (i > 0 && (rc = fpr_results_read(in[i], &o)))
+            break;
+        const fpr_study_results *q = i ? o : first;
+        int si = -1, sn = -1;
+        if (strcmp(q->plan, first->plan) != 0)
+            rc = plan_diff(in[0], first->plan, in[i], q->plan);
+        else if (sscanf(q->shard, "%d/%d", &si, &sn) != 2 || sn != nshard || si < 0 ||
+                 si >= nshard)
+            rc = fpr_error(FPR_EINVAL, "%s: shard '%s' does not fit a study of %d shards",
+                           in[i], q->shard, nshard);
+        else if (seen[si])
+            rc = fpr_error(FPR_EINVAL, "%s: shard %d/%d is given twice (overlapping shards)",
+                           in[i], si, nshard);
+        else
+            seen[si] = 1;
+        fpr_study_results_free(o);
+    }
+    for (int si = 0; !rc && si < nshard; si++)
+        if (!seen[si])
+            rc = fpr_error(FPR_EINVAL, "shard %d/%d is missing: the merge would look complete "
+                           "without its runs; give every shard of the study", si, nshard);
+    free(seen);
+    if (!rc) {
+        /* the merged file is the whole study */
+        free(first->shard);
+        first->shard = fpr_strdup("0/1");
     }
     char out[4096];
     snprintf(out, sizeof out, "%s/results.h5", outdir);
     if (!rc)
         rc = fpr_mkdir_p(outdir);
+    int lockfd = -1;
+    if (!rc)
+        rc = fpr_dir_lock(outdir, &lockfd); /* never two writers into one directory */
     if (!rc)
         rc = fpr_results_join((const char *const *)in, n, first, out);
     if (!rc)
@@ -74,6 +128,7 @@ int fpr_cmd_merge(int argc, char **argv)
         rc = fpr_report_write(r, outdir);
     if (!rc)
         fprintf(stderr, "frameprec merge: %zu inputs, %zu runs -> %s\n", n, r->nruns, outdir);
+    fpr_dir_unlock(lockfd);
     fpr_study_results_free(first);
     fpr_study_results_free(r);
     for (size_t i = 0; in && i < n; i++)

@@ -252,7 +252,14 @@ int fpr_cmd_score(int argc, char **argv)
     fpr_frames *ext = NULL, *truth = NULL, *decl = NULL;
     fpr_score *sc = NULL;
     const fpr_backend *as = NULL, *tb = fpr_backend_find("truth");
-    int rc = tb ? fpr_case_read(x.case_path, &c) : FPR_EUSAGE;
+    /* --json is checked before any computing: never an input, a link, a FIFO, a device */
+    fpr_input_register(x.case_path);
+    fpr_input_register(x.frames_path);
+    int rc = tb ? FPR_OK : FPR_EUSAGE;
+    if (!rc && json)
+        rc = fpr_output_check(json);
+    if (!rc)
+        rc = fpr_case_read(x.case_path, &c);
     if (!rc && atomize && !(rc = fpr_case_atomize_all(c, &c2))) {
         fpr_case_free(c);
         c = c2;
@@ -285,6 +292,8 @@ int fpr_cmd_score(int argc, char **argv)
         rc = fpr_frames_compute(c, as, &ro, &decl);
     if (!rc && !x.have_idx)
         rc = fpr_score_recover(c, truth, ext, &x.ambiguous, &x.unmatched);
+    else if (!rc)
+        rc = fpr_score_check_indices(c, ext, x.frames_path);
     if (!rc)
         rc = fpr_score_run(c, truth, ext, decl, as, params, jobs, &sc);
     if (!rc && json)

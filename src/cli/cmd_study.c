@@ -1,5 +1,7 @@
 /* cmd_study.c — `frameprec study [CASES…] -o DIR`: the precision study (SPEC §5). */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,8 @@ int fpr_cmd_study(int argc, char **argv)
         {0, 0, 0, 0}};
     fpr_study_opts so;
     fpr_study_opts_init(&so);
-    double offs[64];
+    double *offs = NULL; /* --offsets: as many as given */
+    size_t noffs_cap = 0;
     const char *imports[32];
     size_t nimports = 0;
     long v;
@@ -66,22 +69,53 @@ int fpr_cmd_study(int argc, char **argv)
         case 'O': {
             size_t n = 0;
             char *s = optarg, *end;
-            while (*s && n < 64) {
-                offs[n++] = strtod(s, &end);
-                if (end == s || (*end && *end != ','))
+            for (;;) {
+                if (n == noffs_cap) {
+                    size_t nc = noffs_cap ? 2 * noffs_cap : 16;
+                    double *no = realloc(offs, nc * sizeof *no);
+                    if (!no)
+                        return fpr_cli_fail("study", FPR_ENOMEM);
+                    offs = no;
+                    noffs_cap = nc;
+                }
+                errno = 0;
+                offs[n] = strtod(s, &end);
+                if (end == s || (*end && *end != ',') || errno == ERANGE) {
+                    free(offs);
                     return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--offsets needs numbers "
                                                            "separated by commas (got '%s')", optarg));
-                s = *end ? end + 1 : end;
+                }
+                if (!isfinite(offs[n]) || fabs(offs[n]) > 1e6) {
+                    double bad = offs[n];
+                    free(offs);
+                    return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--offsets %g: an offset "
+                                                           "must be finite and within ±1e6 Å (the "
+                                                           "supported coordinate range)", bad));
+                }
+                for (size_t k = 0; k < n; k++)
+                    if (offs[k] == offs[n]) {
+                        double dup = offs[n];
+                        free(offs);
+                        return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--offsets lists %g "
+                                                               "twice", dup));
+                    }
+                n++;
+                if (!*end)
+                    break;
+                s = end + 1;
             }
             so.offsets = offs;
             so.noffsets = n;
             break;
         }
         case 'm':
-            so.native = strstr(optarg, "native") != NULL;
-            so.atomize_all = strcmp(optarg, "all") == 0 || strstr(optarg, ",all") ||
-                             strncmp(optarg, "all,", 4) == 0;
-            if (!so.native && !so.atomize_all)
+            if (!strcmp(optarg, "native"))
+                so.native = 1, so.atomize_all = 0;
+            else if (!strcmp(optarg, "all"))
+                so.native = 0, so.atomize_all = 1;
+            else if (!strcmp(optarg, "native,all") || !strcmp(optarg, "all,native"))
+                so.native = 1, so.atomize_all = 1;
+            else
                 return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--modes takes native, all "
                                                        "or native,all (got '%s')", optarg));
             break;
@@ -95,12 +129,15 @@ int fpr_cmd_study(int argc, char **argv)
                 return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--jobs needs 1..1024"));
             so.jobs = (int)v;
             break;
-        case 'S':
-            if (sscanf(optarg, "%d/%d", &so.shard_i, &so.shard_n) != 2 || so.shard_n < 1 ||
-                so.shard_i < 0 || so.shard_i >= so.shard_n)
+        case 'S': {
+            int used = 0;
+            if (sscanf(optarg, "%d/%d%n", &so.shard_i, &so.shard_n, &used) != 2 ||
+                optarg[used] != '\0' || so.shard_n < 1 || so.shard_i < 0 ||
+                so.shard_i >= so.shard_n)
                 return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--shard needs I/N with "
                                                        "0 <= I < N (got '%s')", optarg));
             break;
+        }
         case 'R': so.reference = optarg; break;
         case 's':
             if ((so.search = fpr_search_parse(optarg)) < 0)
@@ -111,7 +148,9 @@ int fpr_cmd_study(int argc, char **argv)
         case 'K': so.keep_work = 1; break;
         case 'M':
             if (fpr_cli_parse_bytes(optarg, &bytes))
-                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--max-memory needs a size"));
+                return fpr_cli_fail("study", fpr_error(FPR_EUSAGE, "--max-memory needs a size of at "
+                                                       "least 1 byte like 512M or 2G (got '%s')",
+                                                       optarg));
             fpr_set_max_memory(bytes);
             break;
         case 'F': so.inject_fault = optarg; break;
@@ -134,5 +173,6 @@ int fpr_cmd_study(int argc, char **argv)
     so.cases = (const char *const *)(argv + optind);
     so.ncases = (size_t)(argc - optind);
     int rc = fpr_study_run_all(&so);
+    free(offs);
     return rc ? fpr_cli_fail("study", rc) : 0;
 }

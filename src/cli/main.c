@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "internal.h"
+#include "io/h5util.h"
 
 int fpr_cmd_backends(int argc, char **argv);
 int fpr_cmd_candidates(int argc, char **argv);
@@ -55,7 +57,7 @@ int fpr_cli_parse_bytes(const char *s, uint64_t *out)
     }
     if (*end == 'B' || *end == 'b')
         end++;
-    if (*end || v * mul > 1.8e19)
+    if (*end || v * mul > 1.8e19 || v * mul < 1.0) /* 0 or 0.5 bytes is no limit to set */
         return -1;
     *out = (uint64_t)(v * mul);
     return 0;
@@ -118,6 +120,11 @@ int main(int argc, char **argv)
     if (fpr_registry_check() != FPR_OK) {
         fprintf(stderr, "frameprec: %s\n", fpr_errmsg());
         return 70;
+    }
+    fpr_h5_quiet(); /* first HDF5 call: no atexit hook that crashes after a full disk */
+    if (fpr_simd_env_check() != FPR_OK) {
+        fprintf(stderr, "frameprec: error: %s\n", fpr_errmsg());
+        return 2;
     }
     fpr_cli_default_memory();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

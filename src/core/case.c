@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "internal.h"
 
 /* Coordinates beyond this are refused: the PDB format stops at ±9999 Å, and the
@@ -178,6 +180,72 @@ static int check_flag(const uint8_t *v, int64_t n, const char *f, const char *ds
     return FPR_OK;
 }
 
+/* The domain of SPEC §2 at translation `offset` (SPEC §7). The driver and the truth rank
+ * masked pairs (value `inf`) after every in-chain pair; that is the reference's answer
+ * only when `inf` exceeds every in-chain value d = sqrt(Σ(eps + dx²)) a backend can
+ * compute. Bound: per axis the extent E_c of the present atoms over all samples and the
+ * largest magnitude M_c after translation; d² ≤ 3·eps + ΣE_c², and a float32 backend's
+ * value can exceed that by its rounding, which for the matrix-product identity in
+ * bfloat16 (relative 2^-8 on |x|², the worst registered) stays below ΣM_c²/8. inf must
+ * exceed twice the square root of the sum (a factor 2 of headroom), in float32 (the
+ * value float32 backends compare). Coordinates stay within ±FPR_MAX_ABS_COORD. */
+static int check_domain(const fpr_case *c, double offset, const char *f, const char *what)
+{
+    double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+    for (int64_t s = 0; s < c->S; s++)
+        for (int64_t a = 0; a < c->n_atom; a++) {
+            if (!c->atom_mask[a])
+                continue;
+            const float *x = c->x + (s * c->n_atom + a) * 3;
+            for (int d = 0; d < 3; d++) {
+                double v = (double)x[d];
+                lo[d] = v < lo[d] ? v : lo[d];
+                hi[d] = v > hi[d] ? v : hi[d];
+            }
+        }
+    if (!(lo[0] <= hi[0])) /* no present atom: nothing is ranked */
+        return FPR_OK;
+    double ext2 = 0, mag2 = 0, mag = 0;
+    for (int d = 0; d < 3; d++) {
+        double m = fmax(fabs(lo[d] + offset), fabs(hi[d] + offset));
+        ext2 += (hi[d] - lo[d]) * (hi[d] - lo[d]);
+        mag2 += m * m;
+        mag = fmax(mag, m);
+    }
+    if (what && mag > FPR_MAX_ABS_COORD)
+        return fpr_error(FPR_EUSAGE, "%s %g: coordinates of %s would reach %g Å, beyond the supported range of "
+                   "±%g Å", what, offset, f, mag, FPR_MAX_ABS_COORD);
+    double eps3 = 3.0 * c->eps, dmax = sqrt(eps3 + ext2 + mag2 / 8.0);
+    double inf32 = (double)(float)c->inf;
+    if (!(inf32 > 2.0 * dmax)) {
+        char at[96] = "";
+        if (what)
+            snprintf(at, sizeof at, " at %s %g", what, offset);
+        if (eps3 > ext2 + mag2 / 8.0)
+            return BAD("%s: attribute 'eps' = %g is so large that in-chain distances "
+                       "(sqrt(3·eps) = %.3g) reach inf = %g%s: the driver and the truth rank "
+                       "masked pairs last, which the reference would not (SPEC §7); use a "
+                       "smaller eps (default 1e-8) or inf above %.3g",
+                       f, c->eps, sqrt(eps3), c->inf, at, 2.0 * dmax);
+        return BAD("%s: attribute 'inf' = %g does not exceed the in-chain distances this case "
+                   "can produce%s (up to about %.3g Å with rounding): the driver and the truth "
+                   "rank masked pairs last, which the reference would not (SPEC §7); use inf "
+                   "above %.3g (default 1e9)", f, c->inf, at, dmax, 2.0 * dmax);
+    }
+    return FPR_OK;
+}
+
+int fpr_case_check_offset(const fpr_case *c, double offset, const char *what)
+{
+    if (!isfinite(offset))
+        return fpr_error(FPR_EUSAGE, "%s %g: the translation must be a finite number", what,
+                         offset);
+    if (fabs(offset) > FPR_MAX_ABS_COORD)
+        return fpr_error(FPR_EUSAGE, "%s %g: beyond the supported coordinate range of ±%g Å",
+                         what, offset, FPR_MAX_ABS_COORD);
+    return check_domain(c, offset, c->path ? c->path : "<case>", what);
+}
+
 int fpr_case_validate(const fpr_case *c, const char *file)
 {
     const char *f = file ? file : (c->path ? c->path : "<case>");
@@ -209,8 +277,17 @@ int fpr_case_validate(const fpr_case *c, const char *file)
                        "the supported range of ±%g Å",
                        f, (long long)s, (long long)a, (long long)d, (double)v, FPR_MAX_ABS_COORD);
     }
+    /* names reach summary.json and the baseline: UTF-8 as jansson defines it */
+    const char *texts[2] = {c->name, c->source}, *tnames[2] = {"name", "source"};
+    for (int k = 0; k < 2; k++) {
+        json_t *j = texts[k] ? json_string(texts[k]) : NULL;
+        if (texts[k] && !j)
+            return BAD("%s: root attribute '%s' is not valid UTF-8", f, tnames[k]);
+        json_decref(j);
+    }
     int rc;
     if ((rc = check_flag(c->atom_mask, c->n_atom, f, "atom_mask")) ||
+        (rc = check_domain(c, 0.0, f, NULL)) ||
         (rc = check_flag(c->is_protein, c->n_token, f, "is_protein")) ||
         (rc = check_flag(c->is_rna, c->n_token, f, "is_rna")) ||
         (rc = check_flag(c->is_dna, c->n_token, f, "is_dna")) ||

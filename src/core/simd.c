@@ -34,6 +34,15 @@ static int detect(void)
     return want < hw ? want : hw; /* never more than the CPU has */
 }
 
+int fpr_simd_env_check(void)
+{
+    const char *e = getenv("FRAMEPREC_SIMD");
+    if (e && *e && strcmp(e, "scalar") && strcmp(e, "avx2") && strcmp(e, "avx512"))
+        return fpr_error(FPR_EUSAGE, "FRAMEPREC_SIMD=%s: expected scalar, avx2 or avx512 (or "
+                         "unset: the best the CPU has)", e);
+    return FPR_OK;
+}
+
 int fpr_simd_level(void)
 {
     int l = level_cache;

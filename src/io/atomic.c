@@ -18,7 +18,6 @@ enum { TMP_SLOTS = 64, TMP_PATH_MAX = 4096 };
 /* Slot states: 0 free, 1 being filled, 2 live (the handler unlinks live ones). */
 static char tmp_path[TMP_SLOTS][TMP_PATH_MAX];
 static atomic_int tmp_state[TMP_SLOTS];
-static atomic_int handlers_done;
 /* Set first thing by our handler: another thread creating a temporary file after the
  * handler's scan sees it in fpr_tmp_created and removes the file itself. */
 static atomic_int dying;
@@ -43,14 +42,12 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-/* Installed once, and only over the default action: an application with its own
- * handlers (or a signal ignored by nohup) keeps them, and calls fpr_tmp_cleanup_now
- * from its handler. */
+/* Installed only over the default action: an application with its own handlers (or a
+ * signal ignored by nohup) keeps them, and calls fpr_tmp_cleanup_now from its handler.
+ * Checked at every registration (three sigaction calls per temporary file), so an
+ * action set back to the default later (a child process) gets the cleanup too. */
 static void install_handlers(void)
 {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&handlers_done, &expected, 1))
-        return;
     for (size_t k = 0; k < sizeof cleanup_signals / sizeof cleanup_signals[0]; k++) {
         struct sigaction old, sa;
         if (sigaction(cleanup_signals[k], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||

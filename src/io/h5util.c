@@ -1,11 +1,51 @@
 /* h5util.c — HDF5 helpers: quiet library errors, typed reads with conversion,
  * atomic writes (temporary name, rename on success). */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "io/h5util.h"
 
-void fpr_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* HDF5's own atexit cleanup closes files still open; after a failed H5Fclose (a full
+ * disk) the file stays in its list and that cleanup crashed with SIGSEGV at exit
+ * (HDF5 1.10). frameprec closes every file itself, so the atexit hook is switched off
+ * (H5dont_atexit must precede the library's initialisation; later calls fail harmlessly). */
+void fpr_h5_quiet(void)
+{
+    static int once;
+    if (!once) {
+        once = 1;
+        H5dont_atexit();
+    }
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* Object creation without modification times: the same inputs give byte-identical
+ * files (HDF5 stamps every object header with the time unless told not to). The lists
+ * are created once and kept for the life of the process. */
+static hid_t untimed(hid_t cls, hid_t *cache)
+{
+    if (*cache < 0) {
+        hid_t p = H5Pcreate(cls);
+        if (p >= 0)
+            H5Pset_obj_track_times(p, 0);
+        *cache = p;
+    }
+    return *cache >= 0 ? *cache : H5P_DEFAULT;
+}
+
+hid_t fpr_h5_gcpl(void)
+{
+    static hid_t g = -1;
+    return untimed(H5P_GROUP_CREATE, &g);
+}
+
+static hid_t fcpl(void)
+{
+    static hid_t f = -1;
+    return untimed(H5P_FILE_CREATE, &f);
+}
 
 int fpr_h5_open_read(const char *path, hid_t *out)
 {
@@ -367,10 +407,18 @@ int fpr_h5_create(const char *path, fpr_h5_out *o)
     }
     snprintf(o->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
     o->slot = fpr_tmp_register(o->tmp_path);
-    o->f = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    o->f = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, fcpl(), H5P_DEFAULT);
     if (o->f < 0) {
-        int rc = fpr_error(FPR_EIO, "%s: cannot create output file (directory missing or "
-                                    "not writable?)", path);
+        /* HDF5 does not say why: ask the system with the same temporary name */
+        const char *why = "directory missing or not writable?";
+        int fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0)
+            why = strerror(errno);
+        else {
+            close(fd);
+            unlink(o->tmp_path);
+        }
+        int rc = fpr_error(FPR_EIO, "%s: cannot create output file (%s)", path, why);
         fpr_h5_abort(o);
         return rc;
     }
@@ -382,7 +430,8 @@ int fpr_h5_commit(fpr_h5_out *o)
 {
     int rc = FPR_OK;
     if (H5Fclose(o->f) < 0)
-        rc = fpr_error(FPR_EIO, "%s: writing failed while closing the file", o->final_path);
+        rc = fpr_error(FPR_EIO, "%s: writing failed while closing the file (disk full?); "
+                       "nothing was written", o->final_path);
     o->f = -1;
     if (!rc && rename(o->tmp_path, o->final_path) != 0)
         rc = fpr_error(FPR_EIO, "%s: cannot rename the finished temporary file into place",
@@ -414,6 +463,7 @@ void fpr_h5_abort(fpr_h5_out *o)
 static hid_t make_dcpl(int rank, const hsize_t *dims, size_t elsize, int compress)
 {
     hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(p, 0);
     if (compress <= 0 || rank < 1)
         return p;
     hsize_t chunk[8];

@@ -9,6 +9,9 @@
 #include "internal.h"
 
 void fpr_h5_quiet(void);
+/* Creation lists without object modification times (byte-identical outputs): groups;
+ * every dataset and file frameprec creates through fpr_h5_create/fpr_h5_write too. */
+hid_t fpr_h5_gcpl(void);
 
 /* Opens an existing file read-only; message names the file. */
 int fpr_h5_open_read(const char *path, hid_t *out);

@@ -65,12 +65,47 @@ static void t_set(tbl *t, int r, int c, const char *fmt, ...)
 
 static void t_free(tbl *t) { free(t->cell); }
 
-/* Inline Markdown subset used in cells and prose: `code` and **bold**. */
+/* A name from a case file as literal text inside a Markdown line: the characters that
+ * Markdown or HTML could read there (backslash, backtick, * _ [ ] < > & ~ !) get a
+ * backslash, the CommonMark escape, so a name like "<img src=x>" or "**x**" shows as
+ * itself (md_inline_html undoes the escape for report.html); '|' is left to t_md,
+ * which escapes it in cells; control characters become spaces. */
+static const char *md_literal(char *out, size_t n, const char *s)
+{
+    size_t k = 0;
+    for (; s && *s && k + 3 < n; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x20 || ch == 0x7f) {
+            out[k++] = ' ';
+            continue;
+        }
+        if (ch != '|' && ch < 0x80 && strchr("\\`*_[]<>&~!", ch))
+            out[k++] = '\\';
+        out[k++] = (char)ch;
+    }
+    out[k] = 0;
+    return out;
+}
+
+/* Inline Markdown subset used in cells and prose: `code`, **bold** and backslash
+ * escapes (md_literal). */
 static void md_inline_html(FILE *o, const char *s)
 {
     int code = 0, bold = 0;
     for (; *s; s++) {
-        if (*s == '`') {
+        if (*s == '\\' && s[1] && !code && strchr("\\`*_[]<>&~!|", s[1])) {
+            s++;
+            if (*s == '<')
+                fputs("&lt;", o);
+            else if (*s == '>')
+                fputs("&gt;", o);
+            else if (*s == '&')
+                fputs("&amp;", o);
+            else if (*s == '"')
+                fputs("&quot;", o);
+            else
+                fputc(*s, o);
+        } else if (*s == '`') {
             fputs(code ? "</code>" : "<code>", o);
             code = !code;
         } else if (s[0] == '*' && s[1] == '*' && !code) {
@@ -335,7 +370,8 @@ static void worst_cases(const doc *d, tbl *t, int limit)
         char p[32];
         fmt_pct(p, sizeof p, m->mismatch, m->tokens);
         t_set(t, (int)k, 0, "`%s`", w[k].b->name);
-        t_set(t, (int)k, 1, "%s", w[k].run->case_name);
+        char lit[192];
+        t_set(t, (int)k, 1, "%s", md_literal(lit, sizeof lit, w[k].run->case_name));
         t_set(t, (int)k, 2, "%s", w[k].run->mode);
         t_set(t, (int)k, 3, "%lld", (long long)m->tokens);
         t_set(t, (int)k, 4, "%lld (%s)", (long long)m->mismatch, p);
@@ -370,7 +406,8 @@ static void per_case(const doc *d, const char *mode, tbl *t)
         const fpr_study_run *run = &d->r->runs[i];
         if (strcmp(run->mode, mode) != 0 || run->offset != base_offset(d))
             continue;
-        t_set(t, r, 0, "%s", run->case_name);
+        char lit[192];
+        t_set(t, r, 0, "%s", md_literal(lit, sizeof lit, run->case_name));
         t_set(t, r, 1, "%lld", (long long)run->n_atom);
         t_set(t, r, 2, "%lld", (long long)(run->n_atomized * run->S));
         for (int c = 3; c < t->ncol; c++) {
@@ -417,11 +454,18 @@ static void answer(const doc *d, FILE *o, int html)
             n += snprintf(line + n, sizeof line - (size_t)n,
                           "; **%lld mismatches are NOT explained by the bound (a bug)**",
                           (long long)m.unexplained);
-        if (m.ident_diff >= 0)
+        const char *partner = fpr_study_identity_partner(d->names[i]);
+        if (m.ident_diff >= 0 && partner)
             n += snprintf(line + n, sizeof line - (size_t)n,
                           m.ident_diff == 0 ? "; bit-identical to `%s` as promised"
                                             : "; **differs from `%s` on %lld tokens**",
-                          fpr_study_identity_partner(d->names[i]),
+                          partner, (long long)m.ident_diff);
+        else if (m.ident_diff >= 0) /* an imported row: its declared arithmetic */
+            n += snprintf(line + n, sizeof line - (size_t)n,
+                          m.ident_diff == 0
+                              ? "; identical to its declared arithmetic except tie order"
+                              : "; **differs from its declared arithmetic beyond tie order on "
+                                "%lld tokens**",
                           (long long)m.ident_diff);
         if (html) {
             fputs("<li>", o);
@@ -744,9 +788,10 @@ static void verdict(const doc *d, out *w)
         const fpr_study_run *wr = worst_run(d, c->k->backend, mode, off, &rate);
         char pc[32], wtxt[200] = "", disp[120] = "";
         fmt_pct(pc, sizeof pc, m.orig_changed > 0 ? m.orig_changed : 0, m.tokens);
+        char lit[120];
         if (wr)
-            snprintf(wtxt, sizeof wtxt, "; worst case `%s`: %.3g%% of its atomized tokens",
-                     wr->case_name, 100 * rate);
+            snprintf(wtxt, sizeof wtxt, "; worst case %s: %.3g%% of its atomized tokens",
+                     md_literal(lit, sizeof lit, wr->case_name), 100 * rate);
         if (m.disp_n > 0)
             snprintf(disp, sizeof disp, "; changed frame atoms moved up to %.2f Å (median %.2f Å)",
                      m.disp_max, disp_median(d, c->k->backend, mode, off));
@@ -871,7 +916,9 @@ static void examples(const doc *d, out *w)
                                          "test (every atom atomized)");
                         ul_open(w);
                     }
-                    li(w, "%.*s", (int)(len < 1500 ? len : 1500), p);
+                    char line[1501], lit[3100];
+                    snprintf(line, sizeof line, "%.*s", (int)(len < 1500 ? len : 1500), p);
+                    li(w, "%s", md_literal(lit, sizeof lit, line)); /* names from the case */
                     lines++;
                     any = 1;
                     p += len + (e ? 1 : 0);
@@ -1142,8 +1189,10 @@ static void body(const doc *d, out *w)
             "compared with `%s`%s. Built with frameprec %s.",
          d->ncases, r->nruns, d->nb, r->reference,
          exact ? " (exact: GMP/MPFR)" : " — **not the exact truth**", r->version);
-    if (r->notes && r->notes[0])
-        para(w, "**Note:** %s", r->notes);
+    if (r->notes && r->notes[0]) {
+        char lit[4000];
+        para(w, "**Note:** %s", md_literal(lit, sizeof lit, r->notes));
+    }
 
     verdict(d, w);
 
@@ -1251,7 +1300,8 @@ static void body(const doc *d, out *w)
             const fpr_backend *b = fpr_backend_find(d->names[i]);
             fpr_clear_error();
             t_set(&bt, (int)i, 0, "`%s`", d->names[i]);
-            t_set(&bt, (int)i, 1, "%.94s", b ? b->summary : "(not in this build)");
+            t_set(&bt, (int)i, 1, "%.94s",
+                  b ? b->summary : "(not a frameprec backend: an imported implementation, see the note)");
         }
         table(w, &bt);
     }

@@ -64,6 +64,7 @@ static int dset(hid_t g, const char *name, hid_t mem, hid_t ft, int rank, const 
 {
     hid_t sp = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0); /* byte-identical files */
     hsize_t n = 1;
     for (int k = 0; k < rank; k++)
         n *= dims[k];
@@ -99,6 +100,8 @@ static int write_header(hid_t f, const fpr_study_results *h)
     if (!rc) rc = attr_str(f, "reference", h->reference);
     if (!rc) rc = attr_str(f, "created", h->created);
     if (!rc) rc = attr_str(f, "notes", h->notes);
+    if (!rc && h->plan) rc = attr_str(f, "plan", h->plan);
+    if (!rc && h->shard) rc = attr_str(f, "shard", h->shard);
     return rc;
 }
 
@@ -124,8 +127,8 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
     char *blist = NULL;
     if ((rc = write_header(o.f, hdr)))
         goto fail;
-    runs = H5Gcreate2(o.f, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    g = runs >= 0 ? H5Gcreate2(runs, run->key, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    runs = H5Gcreate2(o.f, "runs", H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
+    g = runs >= 0 ? H5Gcreate2(runs, run->key, H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT) : -1;
     if (g < 0) {
         rc = fpr_error(FPR_EIO, "%s: cannot create group /runs/%s", path, run->key);
         goto fail;
@@ -149,6 +152,8 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
     if (!rc) rc = attr_num(g, "n_atomized", (double)run->n_atomized, 1);
     if (!rc) rc = attr_num(g, "truth_seconds", run->truth_seconds, 0);
     if (!rc) rc = attr_str(g, "backends", blist ? blist : "");
+    if (!rc && run->case_sha256) rc = attr_str(g, "case_sha256", run->case_sha256);
+    if (!rc && run->work_key) rc = attr_str(g, "work_key", run->work_key);
     if (!rc) rc = write_hist(g, "margin_hist", &run->margin_hist);
     hsize_t d2[2] = {(hsize_t)run->S, (hsize_t)run->n_token};
     if (!rc && truth && truth->tie1) {
@@ -162,7 +167,7 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
     }
     for (size_t i = 0; !rc && i < run->nb; i++) {
         const fpr_study_backend *sb = &run->b[i];
-        bg = H5Gcreate2(g, sb->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        bg = H5Gcreate2(g, sb->name, H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
         if (bg < 0) {
             rc = fpr_error(FPR_EIO, "%s: cannot create group for backend %s", path, sb->name);
             break;
@@ -246,7 +251,7 @@ int fpr_results_join(const char *const *inputs, size_t n, const fpr_study_result
     hid_t runs = -1;
     if ((rc = write_header(o.f, hdr)))
         goto fail;
-    runs = H5Gcreate2(o.f, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    runs = H5Gcreate2(o.f, "runs", H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
     if (runs < 0) {
         rc = fpr_error(FPR_EIO, "%s: cannot create /runs", out);
         goto fail;
@@ -424,6 +429,8 @@ static herr_t read_run(hid_t runs, const char *name, const H5L_info_t *info, voi
     run->n_token = (int64_t)rd_num(g, "n_token", 0);
     run->n_atomized = (int64_t)rd_num(g, "n_atomized", 0);
     run->truth_seconds = rd_num(g, "truth_seconds", 0);
+    run->case_sha256 = rd_str(g, "case_sha256");
+    run->work_key = rd_str(g, "work_key");
     if (!isfinite(run->offset) || (strcmp(run->mode, "native") && strcmp(run->mode, "all")) ||
         run->S < 0 || run->n_token < 0 || run->n_atom < 0) {
         k->rc = fpr_error(FPR_EFORMAT, "%s: run %s has an invalid header (mode '%s', offset %g, "
@@ -529,6 +536,8 @@ int fpr_results_read(const char *arg, fpr_study_results **out)
     r->reference = rd_str(f, "reference");
     r->created = rd_str(f, "created");
     r->notes = rd_str(f, "notes");
+    r->plan = rd_str(f, "plan");
+    r->shard = rd_str(f, "shard");
     hid_t runs = H5Gopen2(f, "runs", H5P_DEFAULT);
     if (runs < 0) {
         rc = fpr_error(FPR_EFORMAT, "%s: no /runs group", path);
@@ -560,6 +569,8 @@ void fpr_study_results_free(fpr_study_results *r)
         free(run->case_name);
         free(run->case_path);
         free(run->mode);
+        free(run->case_sha256);
+        free(run->work_key);
         for (size_t j = 0; j < run->nb; j++) {
             free(run->b[j].name);
             free(run->b[j].examples);
@@ -574,6 +585,8 @@ void fpr_study_results_free(fpr_study_results *r)
     free(r->reference);
     free(r->created);
     free(r->notes);
+    free(r->plan);
+    free(r->shard);
     free(r);
 }
 

@@ -106,6 +106,33 @@ int fpr_score_recover(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
     return rc;
 }
 
+int fpr_score_check_indices(const fpr_case *c, const fpr_frames *f, const char *path)
+{
+    static const char *const ds[3] = {"a_index", "b_index", "c_index"};
+    for (int64_t s = 0; s < c->S; s++) {
+        const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+        for (int64_t t = 0; t < c->n_token; t++) {
+            int64_t o = s * c->n_token + t;
+            const int32_t idx[3] = {f->a_index[o], f->b_index[o], f->c_index[o]};
+            for (int r = 0; r < 3; r++) {
+                const float *p = f->phi + o * 9 + r * 3;
+                if (idx[r] < 0 || idx[r] >= c->n_atom)
+                    return fpr_error(FPR_EFORMAT, "%s: dataset '%s': sample %lld, token %lld "
+                                     "holds atom %d, outside 0..%lld", path, ds[r], (long long)s,
+                                     (long long)t, idx[r], (long long)c->n_atom - 1);
+                const float *q = xs + (size_t)idx[r] * 3;
+                if (!(p[0] == q[0] && p[1] == q[1] && p[2] == q[2]))
+                    return fpr_error(FPR_EFORMAT, "%s: sample %lld, token %lld: phi[%d] = (%g, %g, "
+                                     "%g) is not the coordinates of atom %d given by '%s' (%g, %g, "
+                                     "%g): indices and phi disagree (wrong case, --translate or "
+                                     "--atomize-all?)", path, (long long)s, (long long)t, r,
+                                     p[0], p[1], p[2], idx[r], ds[r], q[0], q[1], q[2]);
+            }
+        }
+    }
+    return FPR_OK;
+}
+
 /* ------------------------------------------------------------------ scoring */
 void fpr_score_free(fpr_score *s)
 {

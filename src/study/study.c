@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nettle/sha2.h>
+
 #include "io/jsonutil.h"
 #include "study/study.h"
 
@@ -247,6 +249,97 @@ static void key_of(char *buf, size_t n, const char *name, const char *mode, doub
             *p = '_';
 }
 
+/* ------------------------------------------------------------------ identities */
+/* SHA-256 (Nettle, Debian nettle-dev) in hex: of a file's bytes, and of a text. */
+static void sha_hex(struct sha256_ctx *h, char hex[65])
+{
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_digest(h, sizeof d, d);
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+static int file_sha256(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fpr_error(FPR_EIO, "%s: cannot read (%s)", path, strerror(errno));
+    struct sha256_ctx h;
+    sha256_init(&h);
+    static _Thread_local uint8_t buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sha256_update(&h, n, buf);
+    int err = ferror(f);
+    fclose(f);
+    if (err)
+        return fpr_error(FPR_EIO, "%s: read error while hashing it", path);
+    sha_hex(&h, hex);
+    return FPR_OK;
+}
+
+static void text_sha256(const char *s, char hex[65])
+{
+    struct sha256_ctx h;
+    sha256_init(&h);
+    sha256_update(&h, strlen(s), (const uint8_t *)s);
+    sha_hex(&h, hex);
+}
+
+/* The program in cache keys and plans: its version and the hash of its executable, so
+ * a rebuilt frameprec never reuses another build's work (the version string alone does
+ * not change with every commit). */
+static const char *program_id(void)
+{
+    static char id[160];
+    if (!id[0]) {
+        char h[65];
+        if (file_sha256("/proc/self/exe", h)) {
+            fpr_clear_error();
+            snprintf(h, sizeof h, "unhashed");
+        }
+        snprintf(id, sizeof id, "frameprec %s exe-sha256 %s", FPR_VERSION_STRING, h);
+    }
+    return id;
+}
+
+/* A growing text (open_memstream): the plan and the work keys. */
+typedef struct text {
+    char *p;
+    size_t n;
+    FILE *f;
+} text;
+
+static int text_open(text *t)
+{
+    memset(t, 0, sizeof *t);
+    t->f = open_memstream(&t->p, &t->n);
+    return t->f ? FPR_OK : fpr_error(FPR_ENOMEM, "out of memory (open_memstream)");
+}
+
+static char *text_close(text *t)
+{
+    if (t->f && fclose(t->f) != 0) {
+        free(t->p);
+        t->p = NULL;
+    }
+    t->f = NULL;
+    return t->p;
+}
+
+/* The file name of a run's work file: the key, shortened with a hash when it would be
+ * too long for a file name (NAME_MAX is 255 bytes). */
+static void work_file(char *buf, size_t n, const char *workdir, const char *key)
+{
+    if (strlen(key) <= 160) {
+        snprintf(buf, n, "%s/%s.h5", workdir, key);
+        return;
+    }
+    char h[65];
+    text_sha256(key, h);
+    snprintf(buf, n, "%s/%.100s-%.16s.h5", workdir, key, h);
+}
+
 static char *join_names(const fpr_backend *const *bs, size_t n)
 {
     size_t len = 1;
@@ -354,10 +447,17 @@ static int import_one(study_ctx *x, const fpr_case *c, const fpr_case *base, con
     int64_t amb = 0, unm = 0;
     if (!have_idx && (rc = fpr_score_recover(c, truth, f, &amb, &unm)))
         goto out;
+    if (have_idx && (rc = fpr_score_check_indices(c, f, path)))
+        goto out;
     if ((rc = fpr_score_run(c, truth, f, decl, as, ap, x->o->jobs, &sc)))
         goto out;
     sb->m = sc->m;
     sb->m.ident_diff = sc->vs_declared;
+    /* severity 4 for another program: its own values are unknown, so tie order is where
+     * its pick differs from the declared arithmetic's only between equal values */
+    sb->m.tie_order = sc->tie_order;
+    for (int64_t k = 0; k < c->S * c->n_token; k++)
+        sc->tr->tie_order[k] = (uint8_t)((sc->flag[k] & FPR_SCORE_TIE_ORDER) ? 8 : 0);
     void *cfg = NULL;
     if (as->configure && (rc = as->configure(as, ap, &cfg)))
         goto out;
@@ -380,7 +480,8 @@ out:
 }
 
 static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double offset,
-                   const char *key, const char *work_path)
+                   const char *key, const char *work_path, const char *work_key,
+                   const char *case_sha)
 {
     const fpr_study_opts *o = x->o;
     fpr_case *c = NULL;
@@ -400,10 +501,12 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     }
     fpr_study_run run;
     memset(&run, 0, sizeof run);
-    char empty[1] = "", kbuf[512], mbuf[16];
-    snprintf(kbuf, sizeof kbuf, "%s", key);
+    char empty[1] = "", mbuf[16];
+    char *kbuf = fpr_strdup(key), *wkey = fpr_strdup(work_key), *sha = fpr_strdup(case_sha);
     snprintf(mbuf, sizeof mbuf, "%s", mode);
     run.key = kbuf;
+    run.work_key = wkey;
+    run.case_sha256 = sha;
     run.case_name = base->name ? base->name : empty; /* not the atomized copy's */
     run.case_path = base->path ? base->path : empty;
     run.mode = mbuf;
@@ -423,7 +526,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     fpr_frames **fr = fpr_calloc(nrow + 1, sizeof *fr);
     fpr_token_results **tok = fpr_calloc(nrow + 1, sizeof *tok);
     fpr_frames *truth = NULL;
-    if (!run.b || !fr || !tok) {
+    if (!run.b || !fr || !tok || !kbuf || !wkey || !sha) {
         rc = FPR_ENOMEM;
         goto done;
     }
@@ -542,6 +645,9 @@ done:
     for (size_t i = 0; run.b && i < nrow; i++)
         free(run.b[i].examples);
     free(run.b);
+    free(kbuf);
+    free(wkey);
+    free(sha);
     fpr_frames_free(truth);
     fpr_case_free(c);
     return rc;
@@ -632,9 +738,10 @@ static char *make_examples(const fpr_case *c, const fpr_frames *tr, const fpr_fr
     return out;
 }
 
-/* A work file is reusable when it exists and was made by the same version, reference
- * and backend list (fpr_results_read checks the format). */
-static int reusable(const char *path, const study_ctx *x, const char *names)
+/* A work file is reusable only when its work key matches: the hash of the case's bytes,
+ * its path and name, the mode and offset, the reference and backend list, the fault
+ * flag and the program (version and executable hash). Anything else is recomputed. */
+static int reusable(const char *path, const study_ctx *x, const char *work_key)
 {
     if (access(path, R_OK) != 0)
         return 0;
@@ -645,13 +752,72 @@ static int reusable(const char *path, const study_ctx *x, const char *names)
         fpr_clear_error();
         return 0;
     }
-    int ok = r->nruns == 1 && strcmp(r->version, x->hdr.version) == 0 &&
+    int ok = r->nruns == 1 && strcmp(r->runs[0].work_key, work_key) == 0 &&
+             strcmp(r->version, x->hdr.version) == 0 &&
              strcmp(r->reference, x->hdr.reference) == 0 && r->runs[0].nb == x->nb;
     for (size_t i = 0; ok && i < x->nb; i++)
         ok = strcmp(r->runs[0].b[i].name, x->bs[i]->name) == 0;
-    (void)names;
     fpr_study_results_free(r);
     return ok;
+}
+
+static void put_work_key(char hex[65], const study_ctx *x, const char *names, const char *sha,
+                         const char *path, const char *name, const char *mode, double off)
+{
+    text t;
+    if (text_open(&t)) {
+        snprintf(hex, 65, "unavailable"); /* never matches a stored key */
+        return;
+    }
+    fprintf(t.f, "frameprec-work 1\nprogram %s\nsimd %s\nsearch %s\nreference %s\n"
+                 "backends %s\ninject_fault %s\ncase %s\npath %s\nname %s\nmode %s\n"
+                 "offset %a\n",
+            program_id(), fpr_simd_name(fpr_simd_level()), fpr_search_name(x->o->search),
+            x->ref->name, names,
+            x->o->inject_fault ? x->o->inject_fault : "-", sha, path, name, mode, off);
+    char *p = text_close(&t);
+    if (p)
+        text_sha256(p, hex);
+    else
+        snprintf(hex, 65, "unavailable");
+    free(p);
+}
+
+/* One planned run (before computing: the whole plan is validated first). */
+typedef struct plan_run {
+    char *key;
+    size_t ci;
+    int mi;
+    size_t oi;
+    size_t k; /* index in the full plan (the shard rule: k mod N) */
+} plan_run;
+
+typedef struct plan_case {
+    char *name;
+    char sha[65];
+    int64_t S, n_atom, n_token, n_token_all; /* n_token_all: tokens of atomize-all */
+} plan_case;
+
+/* What one run holds at its peak (run_one), for --max-memory: the base case, the run's
+ * copy with the driver's working set and one frames (fpr_case_working_set), the truth's
+ * extras, and per backend its frames and per-token results (all kept until the
+ * bit-identity check and the run file), plus one coordinate copy per thread beyond the
+ * two the working set counts, plus 32 MiB for the process. Measured: 4,000 atoms
+ * atomized, 40 samples, 9 backends: estimate 204 MB, peak RSS 171 MB. */
+static double run_bytes(const plan_case *p, int all, size_t nb, int jobs)
+{
+    double s = (double)p->S, na = (double)p->n_atom;
+    int64_t nt = all ? p->n_token_all : p->n_token;
+    double n = s * (double)nt;
+    return 32.0 * 1048576.0 /* the process itself: code, libraries, HDF5's caches */ +
+           (double)fpr_case_working_set(p->S, p->n_atom, p->n_token) +
+           (double)fpr_case_working_set(p->S, p->n_atom, nt) + n * 25.0 +
+           (double)nb * n * (73.0 + 17.0) + (jobs > 2 ? (double)(jobs - 2) * na * 16.0 : 0.0);
+}
+
+static int cmp_plan_run(const void *a, const void *b)
+{
+    return strcmp(((const plan_run *)a)->key, ((const plan_run *)b)->key);
 }
 
 int fpr_study_run_all(const fpr_study_opts *o)
@@ -667,6 +833,11 @@ int fpr_study_run_all(const fpr_study_opts *o)
     char **work = NULL;
     size_t nwork = 0;
     char *names = NULL;
+    plan_case *pc = NULL;
+    plan_run *plan = NULL;
+    size_t nplan = 0;
+    char *plan_text = NULL, shard[48];
+    int lockfd = -1;
     char notes[8192] = "";
     char machine[512];
     char created[64];
@@ -839,61 +1010,180 @@ int fpr_study_run_all(const fpr_study_opts *o)
     x.hdr.created = created;
     x.hdr.notes = notes;
 
+    /* ---- The plan, validated whole before the first computation: every case read and
+     * checked (SPEC §7), at every offset; every run's name unique. */
+    static const char *const modes[2] = {"native", "all"};
+    size_t total = ncases * 2 * o->noffsets;
+    pc = fpr_calloc(ncases + 1, sizeof *pc);
+    plan = fpr_calloc(total + 1, sizeof *plan);
+    work = fpr_calloc(total + 1, sizeof *work);
+    if (!pc || !plan || !work) {
+        rc = FPR_ENOMEM;
+        goto out;
+    }
+    for (size_t ci = 0; ci < ncases && !rc; ci++) {
+        fpr_case *base = NULL;
+        fpr_input_register(cases[ci]); /* no output of the study may replace a case */
+        if ((rc = fpr_case_read(cases[ci], &base)))
+            break;
+        for (size_t oi = 0; oi < o->noffsets && !rc; oi++)
+            rc = fpr_case_check_offset(base, o->offsets[oi], "--offsets");
+        if (!rc && !(pc[ci].name = fpr_strdup(base->name ? base->name : "case")))
+            rc = FPR_ENOMEM;
+        pc[ci].S = base->S;
+        pc[ci].n_atom = base->n_atom;
+        pc[ci].n_token = base->n_token;
+        for (int64_t t = 0; t < base->n_token; t++)
+            pc[ci].n_token_all += base->token_mask[t] ? base->num_atoms_per_token[t] : 0;
+        fpr_case_free(base);
+        if (!rc)
+            rc = file_sha256(cases[ci], pc[ci].sha);
+    }
+    for (size_t ci = 0, k = 0; ci < ncases && !rc; ci++)
+        for (int mi = 0; mi < 2 && !rc; mi++)
+            for (size_t oi = 0; oi < o->noffsets && !rc; oi++, k++) {
+                if (!(mi == 0 ? o->native : o->atomize_all))
+                    continue;
+                if (mi == 1 && o->atomize_all_max_atoms > 0 &&
+                    pc[ci].n_atom > o->atomize_all_max_atoms) {
+                    if (oi == 0) {
+                        size_t l = strlen(notes);
+                        snprintf(notes + l, sizeof notes - l,
+                                 "%s: atomize-all skipped (%lld atoms > %lld). ", pc[ci].name,
+                                 (long long)pc[ci].n_atom, (long long)o->atomize_all_max_atoms);
+                    }
+                    continue;
+                }
+                double need = run_bytes(&pc[ci], mi, x.nb, o->jobs);
+                uint64_t lim = fpr_get_max_memory();
+                if (lim && need > (double)lim) {
+                    rc = fpr_error(FPR_ETOOBIG, "%s: a study run (%s mode, %zu backends) needs "
+                                   "about %.0f bytes, over the memory limit of %llu bytes "
+                                   "(--max-memory)", cases[ci], modes[mi], x.nb, need,
+                                   (unsigned long long)lim);
+                    break;
+                }
+                size_t kl = strlen(pc[ci].name) + 64;
+                plan_run *pr = &plan[nplan];
+                if (!(pr->key = fpr_calloc(kl, 1))) {
+                    rc = FPR_ENOMEM;
+                    break;
+                }
+                key_of(pr->key, kl, pc[ci].name, modes[mi], o->offsets[oi]);
+                pr->ci = ci;
+                pr->mi = mi;
+                pr->oi = oi;
+                pr->k = k;
+                nplan++;
+            }
+    if (rc)
+        goto out;
+    {
+        plan_run *sorted = fpr_calloc(nplan + 1, sizeof *sorted);
+        if (!sorted) {
+            rc = FPR_ENOMEM;
+            goto out;
+        }
+        memcpy(sorted, plan, nplan * sizeof *plan);
+        qsort(sorted, nplan, sizeof *sorted, cmp_plan_run);
+        for (size_t i = 1; i < nplan && !rc; i++) {
+            const plan_run *p = &sorted[i - 1], *q = &sorted[i];
+            if (strcmp(p->key, q->key) != 0)
+                continue;
+            if (p->ci == q->ci)
+                rc = fpr_error(FPR_EUSAGE, "--offsets %.17g and %.17g give case %s the same "
+                               "run name '%s': use offsets that differ in 6 significant digits",
+                               o->offsets[p->oi], o->offsets[q->oi], cases[p->ci], p->key);
+            else if (!strcmp(pc[p->ci].name, pc[q->ci].name))
+                rc = fpr_error(FPR_EUSAGE, "cases %s and %s are both named '%s'%s: every case of "
+                               "a study needs its own name (root attribute 'name')",
+                               cases[p->ci < q->ci ? p->ci : q->ci],
+                               cases[p->ci < q->ci ? q->ci : p->ci], pc[p->ci].name,
+                               !strcmp(pc[p->ci].sha, pc[q->ci].sha) ? " (the same content: "
+                               "one file given twice?)" : "");
+            else
+                rc = fpr_error(FPR_EUSAGE, "cases %s ('%s') and %s ('%s') give the same run "
+                               "name '%s' (slashes and spaces become '_'): rename one",
+                               cases[p->ci], pc[p->ci].name, cases[q->ci], pc[q->ci].name,
+                               p->key);
+        }
+        free(sorted);
+        if (rc)
+            goto out;
+    }
+    /* the plan's record: shards of one study must have the same one (merge checks) */
+    {
+        text t;
+        if ((rc = text_open(&t)))
+            goto out;
+        fprintf(t.f, "frameprec-plan 1\nprogram %s\nreference %s\nbackends %s\nmodes %s%s%s\n"
+                     "offsets", program_id(), x.ref->name, names, o->native ? "native" : "",
+                o->native && o->atomize_all ? "," : "", o->atomize_all ? "all" : "");
+        for (size_t oi = 0; oi < o->noffsets; oi++)
+            fprintf(t.f, "%s%.17g", oi ? "," : " ", o->offsets[oi]);
+        fprintf(t.f, "\nmax_atomize_all %lld\ninject_fault %s\nsearch %s\nimports",
+                (long long)o->atomize_all_max_atoms, o->inject_fault ? o->inject_fault : "-",
+                fpr_search_name(o->search));
+        for (size_t i = 0; i < x.nimp; i++)
+            fprintf(t.f, " %s=%s", x.imp_name[i], x.imp_dir[i]);
+        fprintf(t.f, "\nshards %d\n", o->shard_n);
+        for (size_t ci = 0; ci < ncases; ci++)
+            fprintf(t.f, "case %s %s\n", pc[ci].sha, pc[ci].name);
+        if (!(plan_text = text_close(&t))) {
+            rc = fpr_error(FPR_ENOMEM, "out of memory writing the plan");
+            goto out;
+        }
+        snprintf(shard, sizeof shard, "%d/%d", o->shard_i, o->shard_n);
+        x.hdr.plan = plan_text;
+        x.hdr.shard = shard;
+    }
+
+    /* ---- One writer per directory (a lock), then the runs of this shard. */
+    if ((rc = fpr_mkdir_p(o->outdir)) || (rc = fpr_dir_lock(o->outdir, &lockfd)))
+        goto out;
     char workdir[4096];
     snprintf(workdir, sizeof workdir, "%s/.work", o->outdir);
     if ((rc = fpr_mkdir_p(workdir)))
         goto out;
-    static const char *const modes[2] = {"native", "all"};
-    size_t total = ncases * 2 * o->noffsets;
-    work = fpr_calloc(total + 1, sizeof *work);
-    if (!work) {
-        rc = FPR_ENOMEM;
-        goto out;
-    }
     for (size_t k = 0; k < total; k++)
         if ((int)(k % (size_t)o->shard_n) == o->shard_i)
             x.total++;
-    size_t k = 0;
-    for (size_t ci = 0; ci < ncases && !rc; ci++) {
-        fpr_case *base = NULL;
-        int loaded = 0;
-        for (int mi = 0; mi < 2 && !rc; mi++) {
-            for (size_t oi = 0; oi < o->noffsets && !rc; oi++, k++) {
-                if ((int)(k % (size_t)o->shard_n) != o->shard_i)
-                    continue;
-                if (!loaded) {
-                    if ((rc = fpr_case_read(cases[ci], &base)))
-                        break;
-                    loaded = 1;
-                }
-                if (!(mi == 0 ? o->native : o->atomize_all)) {
-                    x.done++;
-                    continue;
-                }
-                if (mi == 1 && o->atomize_all_max_atoms > 0 &&
-                    base->n_atom > o->atomize_all_max_atoms) {
-                    if (oi == 0) {
-                        size_t l = strlen(notes);
-                        snprintf(notes + l, sizeof notes - l,
-                                 "%s: atomize-all skipped (%lld atoms > %lld). ", base->name,
-                                 (long long)base->n_atom, (long long)o->atomize_all_max_atoms);
-                    }
-                    x.done++;
-                    continue;
-                }
-                char key[512], wp[4096 + 600];
-                key_of(key, sizeof key, base->name ? base->name : "case", modes[mi],
-                       o->offsets[oi]);
-                snprintf(wp, sizeof wp, "%s/%s.h5", workdir, key);
-                if (!reusable(wp, &x, names))
-                    rc = run_one(&x, base, modes[mi], o->offsets[oi], key, wp);
-                if (!rc)
-                    work[nwork++] = fpr_strdup(wp);
-                x.done++;
+    x.done = x.total;
+    for (size_t i = 0; i < nplan; i++)
+        if ((int)(plan[i].k % (size_t)o->shard_n) == o->shard_i)
+            x.done--;
+    fpr_case *base = NULL;
+    size_t base_ci = (size_t)-1;
+    for (size_t i = 0; i < nplan && !rc; i++) {
+        const plan_run *pr = &plan[i];
+        if ((int)(pr->k % (size_t)o->shard_n) != o->shard_i)
+            continue;
+        if (base_ci != pr->ci) {
+            fpr_case_free(base);
+            base = NULL;
+            base_ci = pr->ci;
+            char sha[65];
+            if ((rc = fpr_case_read(cases[pr->ci], &base)) ||
+                (rc = file_sha256(cases[pr->ci], sha)))
+                break;
+            if (strcmp(sha, pc[pr->ci].sha) != 0) {
+                rc = fpr_error(FPR_EINVAL, "%s: the file changed while the study ran (its "
+                               "SHA-256 differs from the plan's); rerun the study", cases[pr->ci]);
+                break;
             }
         }
-        fpr_case_free(base);
+        char wp[4096 + 600], wkey[65];
+        work_file(wp, sizeof wp, workdir, pr->key);
+        put_work_key(wkey, &x, names, pc[pr->ci].sha, cases[pr->ci], pc[pr->ci].name,
+                     modes[pr->mi], o->offsets[pr->oi]);
+        if (!reusable(wp, &x, wkey))
+            rc = run_one(&x, base, modes[pr->mi], o->offsets[pr->oi], pr->key, wp, wkey,
+                         pc[pr->ci].sha);
+        if (!rc && !(work[nwork++] = fpr_strdup(wp)))
+            rc = FPR_ENOMEM;
+        x.done++;
     }
+    fpr_case_free(base);
     if (!o->quiet && isatty(2))
         fprintf(stderr, "\r\033[K");
     if (rc)
@@ -917,18 +1207,37 @@ int fpr_study_run_all(const fpr_study_opts *o)
         rc = fpr_report_write(r, o->outdir);
     fpr_study_results_free(r);
     if (!rc && !o->keep_work) {
-        for (size_t i = 0; i < nwork; i++)
-            unlink(work[i]);
+        /* every work file goes, also stale ones of an older plan (the lock is ours) */
+        DIR *d = opendir(workdir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            size_t l = strlen(e->d_name);
+            if (l > 3 && !strcmp(e->d_name + l - 3, ".h5")) {
+                char wp[4096 + 600];
+                snprintf(wp, sizeof wp, "%s/%s", workdir, e->d_name);
+                unlink(wp);
+            }
+        }
+        if (d)
+            closedir(d);
         rmdir(workdir);
     }
     if (!rc && !o->quiet)
         fprintf(stderr, "frameprec study: %zu runs, %zu backends vs %s, %.1f s -> %s\n", nwork,
                 x.nb, x.ref->name, fpr_now() - x.t0, o->outdir);
 out:
+    fpr_dir_unlock(lockfd);
     if (work)
         for (size_t i = 0; i < nwork; i++)
             free(work[i]);
     free(work);
+    for (size_t i = 0; plan && i < nplan; i++)
+        free(plan[i].key);
+    free(plan);
+    for (size_t i = 0; pc && i < ncases; i++)
+        free(pc[i].name);
+    free(pc);
+    free(plan_text);
     free(names);
     free(x.bs);
     for (size_t i = 0; i < x.nimp; i++) {

@@ -141,7 +141,9 @@ typedef struct fpr_token_results {
     float *phi_change;                 /* max |Δ coordinate| (Å) */
     float *err_bound, *err_ulp;        /* max over the two picks; NaN: not measured */
     uint8_t *degenerate;               /* 1: a or c is b; 2: and valid */
-    uint8_t *tie_order;                /* bits: 1 ranks 0|1, 2 ranks 1|2, 4 ranks 2|3 tie */
+    uint8_t *tie_order;                /* bits: 1 ranks 0|1, 2 ranks 1|2, 4 ranks 2|3 tie;
+                                        * 8 (imported rows): pick differs from the
+                                        * declared arithmetic only in tie order */
     float *disp_a, *disp_c;            /* |x_picked − x_true| (Å) of a changed a / c; 0: same */
 } fpr_token_results;
 void fpr_token_results_free(fpr_token_results *t);
@@ -169,6 +171,11 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
  * by several atoms (*ambiguous) and slots matched by none (*unmatched; index -1). */
 int fpr_score_recover(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
                       int64_t *ambiguous, int64_t *unmatched);
+
+/* Frames that carry indices: every phi row must be the coordinates of its index's atom
+ * (else the file and the case disagree: wrong case, offset or atomization); refused with
+ * a message naming the file, dataset, sample and token. */
+int fpr_score_check_indices(const fpr_case *c, const fpr_frames *f, const char *path);
 
 /* Per-token flags of a score. */
 enum {
@@ -216,6 +223,8 @@ typedef struct fpr_study_run {
     double offset;
     int64_t S, n_atom, n_token, n_atomized;
     double truth_seconds;
+    char *case_sha256; /* SHA-256 of the case file's bytes (NULL/"" in older files) */
+    char *work_key;    /* what a resumed study must match to reuse this run (study.c) */
     fpr_hist margin_hist; /* truth margins (both ranks) */
     size_t nb;
     fpr_study_backend *b;
@@ -224,6 +233,9 @@ typedef struct fpr_study_run {
 typedef struct fpr_study_results {
     char *version, *compiler, *flags, *machine, *reference, *created;
     char *notes;      /* free text: e.g. reference fallback, skipped runs */
+    char *plan;       /* the study's plan (options, program, every case's hash): shards of
+                       * one study have the same plan (NULL/"" in older files) */
+    char *shard;      /* "I/N" of the study that wrote the file ("0/1": the whole study) */
     size_t nruns;
     fpr_study_run *runs;
 } fpr_study_results;

@@ -57,12 +57,103 @@ static const double FILTER_K = 1.0 + 0x1p-48;
 typedef struct cand {
     int64_t j;   /* position in the chain */
     double h;    /* binary64 estimate of D² */
+    int64_t w;   /* coincident candidates after this one that were not kept (see below) */
 } cand;
 
+/* Coincident candidates (identical float32 coordinates) have the same exact D² to any
+ * row, so of each such group at most the 4 lowest indices can be among a row's 4
+ * smallest by (D², index); the others only add to the tie counts. The filter keeps the
+ * first 4 members of every group (ascending position = ascending atom index) and counts
+ * the rest on the 4th (`w`), so a row's exact work is bounded by its distinct
+ * neighbours, not by how many atoms coincide: 20,000 atoms all at one point cost a
+ * scan per row, not 20,000 exact evaluations per row (issue 13). Groups are found by a
+ * small open-addressing table on the coordinate bits, stamped per row (no clearing). */
 typedef struct cand_buf {
     cand *v;
     size_t n, cap;
+    int64_t *gslot;  /* [hcap] index in v of the group's latest kept member */
+    int32_t *gcount; /* [hcap] kept members (1..4) */
+    uint32_t *gstamp;
+    uint32_t stamp;
+    size_t hcap, hused;
 } cand_buf;
+
+static void cand_buf_free(cand_buf *b)
+{
+    free(b->v);
+    free(b->gslot);
+    free(b->gcount);
+    free(b->gstamp);
+}
+
+static uint32_t coord_bits(float f)
+{
+    f += 0.0f; /* -0 and +0 are one coordinate */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static size_t coord_hash(const fpr_chain_view *cv, int64_t j, size_t mask)
+{
+    uint64_t h = coord_bits(cv->x[j]) * 0x9E3779B97F4A7C15ull;
+    h ^= coord_bits(cv->y[j]) + 0xC2B2AE3D27D4EB4Full + (h << 6) + (h >> 2);
+    h ^= coord_bits(cv->z[j]) + 0x165667B19E3779F9ull + (h << 6) + (h >> 2);
+    return (size_t)(h ^ (h >> 29)) & mask;
+}
+
+static int same_point(const fpr_chain_view *cv, int64_t a, int64_t b)
+{
+    return cv->x[a] == cv->x[b] && cv->y[a] == cv->y[b] && cv->z[a] == cv->z[b];
+}
+
+/* Finds (or adds) the group of v[k]'s point; returns its slot or -1 (out of memory). */
+static int64_t group_slot(cand_buf *b, const fpr_chain_view *cv, int64_t j)
+{
+    if (2 * (b->hused + 1) > b->hcap) { /* grow and re-add every kept survivor */
+        size_t nc = b->hcap ? 2 * b->hcap : 256;
+        int64_t *ns = malloc(nc * sizeof *ns);
+        int32_t *nn = malloc(nc * sizeof *nn);
+        uint32_t *nt = calloc(nc, sizeof *nt);
+        if (!ns || !nn || !nt) {
+            free(ns);
+            free(nn);
+            free(nt);
+            return -1;
+        }
+        free(b->gslot);
+        free(b->gcount);
+        free(b->gstamp);
+        b->gslot = ns;
+        b->gcount = nn;
+        b->gstamp = nt;
+        b->hcap = nc;
+        b->hused = 0;
+        b->stamp = 1;
+        for (size_t k = 0; k < b->n; k++) {
+            size_t i = coord_hash(cv, b->v[k].j, nc - 1);
+            while (b->gstamp[i] == b->stamp && !same_point(cv, b->v[b->gslot[i]].j, b->v[k].j))
+                i = (i + 1) & (nc - 1);
+            if (b->gstamp[i] != b->stamp) {
+                b->gstamp[i] = b->stamp;
+                b->gcount[i] = 0;
+                b->hused++;
+            }
+            b->gslot[i] = (int64_t)k;
+            b->gcount[i]++;
+        }
+    }
+    size_t i = coord_hash(cv, j, b->hcap - 1);
+    while (b->gstamp[i] == b->stamp && !same_point(cv, b->v[b->gslot[i]].j, j))
+        i = (i + 1) & (b->hcap - 1);
+    if (b->gstamp[i] != b->stamp) {
+        b->gstamp[i] = b->stamp;
+        b->gcount[i] = 0;
+        b->gslot[i] = -1;
+        b->hused++;
+    }
+    return (int64_t)i;
+}
 
 static int cand_push(cand_buf *b, int64_t j, double h)
 {
@@ -76,7 +167,29 @@ static int cand_push(cand_buf *b, int64_t j, double h)
     }
     b->v[b->n].j = j;
     b->v[b->n].h = h;
+    b->v[b->n].w = 0;
     b->n++;
+    return FPR_OK;
+}
+
+/* Keeps candidate j unless 4 members of its coincidence group are kept already, in
+ * which case it is counted on the group's 4th (*kept = 0). */
+static int cand_add(cand_buf *b, const fpr_chain_view *cv, int64_t j, double h, int *kept)
+{
+    int64_t g = group_slot(b, cv, j);
+    if (g < 0)
+        return fpr_error(FPR_ENOMEM, "truth: out of memory for the coincidence groups");
+    if (b->gcount[g] >= 4) {
+        b->v[b->gslot[g]].w++;
+        *kept = 0;
+        return FPR_OK;
+    }
+    int rc = cand_push(b, j, h);
+    if (rc)
+        return rc;
+    b->gslot[g] = (int64_t)(b->n - 1);
+    b->gcount[g]++;
+    *kept = 1;
     return FPR_OK;
 }
 
@@ -121,6 +234,14 @@ static inline double d2_f64(const fpr_chain_view *cv, int64_t q, int64_t j)
 static int filter_row(const fpr_chain_view *cv, int64_t q, cand_buf *out)
 {
     out->n = 0;
+    if (++out->stamp == 0) { /* a new row: every group slot is free again */
+        if (out->gstamp)
+            memset(out->gstamp, 0, out->hcap * sizeof *out->gstamp);
+        out->stamp = 1;
+    }
+    out->hused = 0;
+    /* candidates at q's own point (h = 0 exactly iff D² = 0): counted without a lookup */
+    int64_t zkept = 0, zlast = -1;
     const int64_t n = cv->n;
     double T = INFINITY;
     if (n >= 4) { /* seed: any 4 distinct candidates give a valid threshold */
@@ -153,9 +274,22 @@ static int filter_row(const fpr_chain_view *cv, int64_t q, cand_buf *out)
         for (int64_t j = 0; j < m; j++) {
             if (!(h[j] <= T))
                 continue;
-            int rc = cand_push(out, j0 + j, h[j]);
+            int rc, kept = 1;
+            if (h[j] == 0 && zkept >= 4) {
+                out->v[zlast].w++;
+                continue;
+            }
+            if (h[j] == 0) {
+                rc = cand_push(out, j0 + j, h[j]);
+                zlast = (int64_t)out->n - 1;
+                zkept++;
+            } else {
+                rc = cand_add(out, cv, j0 + j, h[j], &kept);
+            }
             if (rc)
                 return rc;
+            if (!kept)
+                continue;
             top4_add(&run, h[j]);
             double t = top4_threshold(&run);
             if (t < T)
@@ -227,8 +361,8 @@ static int rank_before(const key_ops *o, const ranked *a, const ranked *b)
 /* The 4 smallest by (exact D², atom index) by one selection pass, then the tie groups
  * by one counting pass: O(m), so even a row where thousands of duplicate atoms all
  * survive the filter costs no more than its scan. */
-static void finish_row(const key_ops *o, const ranked *r, size_t m, fpr_top3 *t,
-                       fpr_row_extra *ex)
+static void finish_row(const key_ops *o, const ranked *r, const int64_t *w, size_t m,
+                       fpr_top3 *t, fpr_row_extra *ex)
 {
     const ranked *best[4];
     int nb = 0;
@@ -255,8 +389,8 @@ static void finish_row(const key_ops *o, const ranked *r, size_t m, fpr_top3 *t,
     ex->margin1 = ex->margin2 = NAN;
     for (int rank = 1; rank <= 2 && rank < nb; rank++) {
         int32_t cnt = 0;
-        for (size_t i = 0; i < m; i++)
-            cnt += o->cmp(o->ctx, &r[i], best[rank]) == 0;
+        for (size_t i = 0; i < m; i++) /* w: coincident candidates not kept (filter) */
+            cnt += o->cmp(o->ctx, &r[i], best[rank]) == 0 ? (int32_t)(1 + (w ? w[i] : 0)) : 0;
         *(rank == 1 ? &ex->tie1 : &ex->tie2) = cnt;
     }
     if (nb >= 3)
@@ -301,8 +435,8 @@ static double mpz_diff(void *ctx, const ranked *hi, const ranked *lo)
 }
 
 /* Exact ranking of candidates cand[0..m-1] (chain positions) of row q in GMP. */
-static int rank_mpz(const fpr_chain_view *cv, int64_t q, const int64_t *pos, size_t m,
-                    ranked *r, fpr_top3 *t, fpr_row_extra *ex)
+static int rank_mpz(const fpr_chain_view *cv, int64_t q, const int64_t *pos,
+                    const int64_t *w, size_t m, ranked *r, fpr_top3 *t, fpr_row_extra *ex)
 {
     mpz_ctx c;
     c.keys = malloc((m ? m : 1) * sizeof(mpz_t));
@@ -317,7 +451,7 @@ static int rank_mpz(const fpr_chain_view *cv, int64_t q, const int64_t *pos, siz
         r[i].slot = (int)i;
     }
     key_ops o = {mpz_cmp_k, mpz_val, mpz_diff, &c};
-    finish_row(&o, r, m, t, ex);
+    finish_row(&o, r, w, m, t, ex);
     for (size_t i = 0; i < m; i++)
         mpz_clear(c.keys[i]);
     mpz_clears(c.tmp, c.tmp2, (mpz_ptr)0);
@@ -327,8 +461,8 @@ static int rank_mpz(const fpr_chain_view *cv, int64_t q, const int64_t *pos, siz
 
 /* Exact ranking in __int128 when the row's coordinates scale to integers < 2^60
  * (see the header); returns 1 when it could not (caller falls back to GMP). */
-static int rank_i128(const fpr_chain_view *cv, int64_t q, const int64_t *pos, size_t m,
-                     ranked *r, fpr_top3 *t, fpr_row_extra *ex)
+static int rank_i128(const fpr_chain_view *cv, int64_t q, const int64_t *pos,
+                     const int64_t *w, size_t m, ranked *r, fpr_top3 *t, fpr_row_extra *ex)
 {
     const float *c[3] = {cv->x, cv->y, cv->z};
     float mx = 0;
@@ -362,7 +496,7 @@ static int rank_i128(const fpr_chain_view *cv, int64_t q, const int64_t *pos, si
     }
     i128_ctx ctx = {s};
     key_ops o = {i128_cmp, i128_val, i128_diff, &ctx};
-    finish_row(&o, r, m, t, ex);
+    finish_row(&o, r, w, m, t, ex);
     return 0;
 }
 
@@ -375,7 +509,7 @@ static int block_top3(const fpr_backend *b, const void *cfg, void *scratch,
     (void)cfg;
     (void)scratch;
     cand_buf buf = {0};
-    int64_t *pos = NULL;
+    int64_t *pos = NULL, *w = NULL;
     ranked *r = NULL;
     size_t cap = 0;
     int rc = FPR_OK;
@@ -384,23 +518,28 @@ static int block_top3(const fpr_backend *b, const void *cfg, void *scratch,
             break;
         if (buf.n > cap) {
             free(pos);
+            free(w);
             free(r);
             cap = buf.n;
             pos = malloc(cap * sizeof *pos);
+            w = malloc(cap * sizeof *w);
             r = malloc(cap * sizeof *r);
-            if (!pos || !r) {
+            if (!pos || !w || !r) {
                 rc = fpr_error(FPR_ENOMEM, "truth: out of memory for %zu candidates", cap);
                 break;
             }
         }
-        for (size_t k = 0; k < buf.n; k++)
+        for (size_t k = 0; k < buf.n; k++) {
             pos[k] = buf.v[k].j;
+            w[k] = buf.v[k].w;
+        }
         fpr_row_extra *ex = extra ? &extra[i] : NULL;
-        if (rank_i128(cv, q[i], pos, buf.n, r, &out[i], ex))
-            rc = rank_mpz(cv, q[i], pos, buf.n, r, &out[i], ex);
+        if (rank_i128(cv, q[i], pos, w, buf.n, r, &out[i], ex))
+            rc = rank_mpz(cv, q[i], pos, w, buf.n, r, &out[i], ex);
     }
-    free(buf.v);
+    cand_buf_free(&buf);
     free(pos);
+    free(w);
     free(r);
     return rc;
 }
@@ -417,12 +556,50 @@ static int cands_top3(const fpr_backend *b, const void *cfg, void *scratch,
     (void)cfg;
     (void)scratch;
     ranked *r = malloc((size_t)(m > 0 ? m : 1) * sizeof *r);
-    if (!r)
+    int64_t *kp = malloc((size_t)(m > 0 ? m : 1) * sizeof *kp);
+    int64_t *kw = calloc((size_t)(m > 0 ? m : 1), sizeof *kw);
+    if (!r || !kp || !kw) {
+        free(r);
+        free(kp);
+        free(kw);
         return fpr_error(FPR_ENOMEM, "truth: out of memory for %lld candidates", (long long)m);
+    }
+    /* Candidates at q's own point (D² = 0) in any order: the 4 lowest atom indices are
+     * ranked, the others only counted (as in filter_row), so a row among thousands of
+     * coincident atoms costs a pass, not thousands of exact evaluations. */
+    const float qx = cv->x[q], qy = cv->y[q], qz = cv->z[q];
+    int64_t z4[4], zextra = 0;
+    int nz = 0;
+    size_t mk = 0;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t j = pos[k];
+        if (!(cv->x[j] == qx && cv->y[j] == qy && cv->z[j] == qz)) {
+            kp[mk++] = j;
+            continue;
+        }
+        if (nz == 4 && cv->idx[j] > cv->idx[z4[3]]) {
+            zextra++;
+            continue;
+        }
+        if (nz == 4)
+            zextra++; /* z4[3] drops out */
+        int p = nz < 4 ? nz++ : 3;
+        while (p > 0 && cv->idx[j] < cv->idx[z4[p - 1]]) {
+            z4[p] = z4[p - 1];
+            p--;
+        }
+        z4[p] = j;
+    }
+    for (int k = 0; k < nz; k++) {
+        kw[mk] = k == 0 ? zextra : 0;
+        kp[mk++] = z4[k];
+    }
     int rc = FPR_OK;
-    if (rank_i128(cv, q, pos, (size_t)m, r, out, extra))
-        rc = rank_mpz(cv, q, pos, (size_t)m, r, out, extra);
+    if (rank_i128(cv, q, kp, kw, mk, r, out, extra))
+        rc = rank_mpz(cv, q, kp, kw, mk, r, out, extra);
     free(r);
+    free(kp);
+    free(kw);
     return rc;
 }
 
@@ -437,18 +614,22 @@ int fpr_truth_block_top3(const fpr_chain_view *cv, const int64_t *q, int64_t nq,
         if ((rc = filter_row(cv, q[i], &buf)))
             break;
         int64_t *pos = malloc((buf.n ? buf.n : 1) * sizeof *pos);
+        int64_t *w = malloc((buf.n ? buf.n : 1) * sizeof *w);
         ranked *r = malloc((buf.n ? buf.n : 1) * sizeof *r);
-        if (!pos || !r)
+        if (!pos || !w || !r)
             rc = fpr_error(FPR_ENOMEM, "truth: out of memory");
         else {
-            for (size_t k = 0; k < buf.n; k++)
+            for (size_t k = 0; k < buf.n; k++) {
                 pos[k] = buf.v[k].j;
-            rc = rank_mpz(cv, q[i], pos, buf.n, r, &out[i], extra ? &extra[i] : NULL);
+                w[k] = buf.v[k].w;
+            }
+            rc = rank_mpz(cv, q[i], pos, w, buf.n, r, &out[i], extra ? &extra[i] : NULL);
         }
         free(pos);
+        free(w);
         free(r);
     }
-    free(buf.v);
+    cand_buf_free(&buf);
     return rc;
 }
 
