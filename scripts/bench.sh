@@ -7,13 +7,18 @@
 # per second and peak RSS; exact_diff, chunked_fp32 and matmul run with 1 and with
 # BENCH_JOBS threads and their frames are checked byte-identical. PyTorch's formulations
 # (scripts/torch_oracle.py) run on the same cases in the same run where they fit.
+# Every backend runs with --search brute and --search grid (SPEC §12) on every case,
+# the real case also all-atomized (6ZU5: 166,793 atoms), and the two frames files are
+# compared byte for byte; exact_diff's brute force also runs with its plain eval path
+# (FRAMEPREC_FUSED=0) beside the fused kernel, in the same run.
 # Writes reports/BENCH.md (machine, compiler, flags, date, commands).
 # Environment: BENCH_SIZES (default "1000 5000 10000 20000 45000"), BENCH_JOBS
 # (default: all cores), BENCH_TORCH_MAX_BYTES (default 8e9: larger PyTorch runs are
 # skipped and the model's figure is given), BENCH_MAX_SECONDS (default 60: a backend
 # whose run is projected longer from the previous size is skipped, said so),
 # BENCH_OUT (default reports/BENCH.md), BENCH_WORK (scratch; default a fresh one),
-# BENCH_REAL=0 (leave out the real case, for a quick run).
+# BENCH_REAL=0 (leave out the real case, for a quick run), BENCH_STUDY=0 (leave out the
+# two corpus studies).
 set -u
 BIN=${1:-build/frameprec}
 BUILD=$(dirname "$BIN")
@@ -74,15 +79,23 @@ for f in sorted(glob.glob("cases/*.h5")):
 print(best[1] if best else "")
 EOF
 )
-[ -n "$REAL" ] && [ "${BENCH_REAL:-1}" = 1 ] && CASES="$CASES $REAL"
+REAL_ALL=""
+if [ -n "$REAL" ] && [ "${BENCH_REAL:-1}" = 1 ]; then
+    REAL_ALL="$W/$(basename "$REAL" .h5)-all.h5" # the same file, run with --atomize-all
+    ln -sf "$(cd "$(dirname "$REAL")" && pwd)/$(basename "$REAL")" "$REAL_ALL"
+    CASES="$CASES $REAL $REAL_ALL"
+fi
+# extra frames flags of a case
+case_flags() { [ "$1" = "$REAL_ALL" ] && echo "--atomize-all"; }
 
 # Candidate pairs of a case: per sample, per atomized token whose start atom is
 # present, the present atoms of its chain (what the driver evaluates).
 for c in $CASES; do
-    $PY - "$c" >>"$W/cases.jsonl" <<'EOF'
+    $PY - "$c" "$(case_flags "$c")" >>"$W/cases.jsonl" <<'EOF'
 import h5py, json, sys
 import numpy as np
 p = sys.argv[1]
+all_atoms = sys.argv[2] == "--atomize-all" 
 with h5py.File(p, "r") as h:
     S, N = h["x"].shape[0], h["x"].shape[1]
     am = np.asarray(h["atom_mask"][()]).astype(bool)
@@ -98,33 +111,61 @@ walk = np.repeat(asym[tm], nat[tm])[:N]
 chain[: walk.shape[0]] = walk
 ids, counts = np.unique(chain[am], return_counts=True)
 size = dict(zip(ids.tolist(), counts.tolist()))
-st = start[atz]
-st = st[am[st]]
+if all_atoms:  # every present atom is an atomized token of its own
+    st = np.nonzero(am)[0]
+    name += "+atomize_all"
+else:
+    st = start[atz]
+    st = st[am[st]]
 pairs = S * int(sum(size[int(chain[s])] for s in st))
 print(json.dumps({"file": p, "name": name, "S": int(S), "n_atom": int(N),
-                  "n_token": int(len(asym)), "atomized": int(atz.sum()), "pairs": pairs}))
+                  "n_token": int(len(st) if all_atoms else len(asym)),
+                  "atomized": int(len(st) if all_atoms else atz.sum()), "pairs": pairs}))
 EOF
 done
 
 BACKENDS=$("$BIN" backends | awk 'NR > 1 {print $1}')
 
-run() { # case backend jobs tag
-    local c=$1 b=$2 j=$3 tag=$4 out log
-    out="$W/$(basename "$c" .h5).$b.j$j.h5"
+run() { # case backend jobs tag search
+    local c=$1 b=$2 j=$3 tag=$4 search=${5:-grid} out log
+    out="$W/$(basename "$c" .h5).$b.j$j.$search.$tag.h5"
     log="$W/time.log"
-    ${BENCH_ENV:-} /usr/bin/time -v "$BIN" frames --backend "$b" -j "$j" "$c" -o "$out" 2>"$log"
+    ${BENCH_ENV:-} /usr/bin/time -v "$BIN" frames --backend "$b" -j "$j" --search "$search" \
+        $(case_flags "$c") "$c" -o "$out" 2>"$log"
     local rc=$?
     local wall rss sec
     wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log" |
         awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
-    sec=$(sed -n 's/.*valid frames, \([0-9.]*\) s ->.*/\1/p' "$log")
+    sec=$(sed -n 's/.*valid frames, \([0-9.]*\) s (search.*/\1/p' "$log")
     cpu=$(sed -n 's/.*Percent of CPU this job got: \([0-9]*\)%.*/\1/p' "$log")
-    printf '{"file": "%s", "backend": "%s", "jobs": %s, "tag": "%s", "rc": %d, "wall": %s, "rss_kb": %s, "seconds": %s, "cpu_pct": %s}\n' \
-        "$c" "$b" "$j" "$tag" "$rc" "${wall:-null}" "${rss:-null}" "${sec:-null}" "${cpu:-null}" >>"$W/runs.jsonl"
+    printf '{"file": "%s", "backend": "%s", "jobs": %s, "tag": "%s", "search": "%s", "rc": %d, "wall": %s, "rss_kb": %s, "seconds": %s, "cpu_pct": %s, "simd": "%s"}\n' \
+        "$c" "$b" "$j" "$tag" "$search" "$rc" "${wall:-null}" "${rss:-null}" "${sec:-null}" "${cpu:-null}" \
+        "${SIMD_RAN}" >>"$W/runs.jsonl"
     [ $rc = 0 ] || { echo "bench: $b -j $j on $c failed:"; tail -3 "$log"; }
     echo "${sec:-0}"
 }
+
+# Byte-for-byte comparison of two frames files -> one line of ident.jsonl.
+ident() { # case backend kind fileA fileB
+    $PY - "$@" >>"$W/ident.jsonl" <<'EOF'
+import h5py, json, sys
+c, b, kind, p1, p2 = sys.argv[1:]
+try:
+    with h5py.File(p1, "r") as f1, h5py.File(p2, "r") as f2:
+        keys = sorted(k for k in f1.keys())
+        same = keys == sorted(f2.keys()) and all(
+            f1[k][()].tobytes() == f2[k][()].tobytes() for k in keys)
+    print(json.dumps({"file": c, "backend": b, "kind": kind, "identical": bool(same), "datasets": keys}))
+except Exception as e:  # noqa: BLE001
+    print(json.dumps({"file": c, "backend": b, "kind": kind, "identical": False, "error": str(e)}))
+EOF
+}
+
+# Which SIMD level the kernels run at (frameprec frames prints it).
+SIMD_RAN=$("$BIN" frames -b exact_diff "$W/protein-$(echo $SIZES | awk '{print $1}').h5" -o "$W/simd.h5" 2>&1 |
+    sed -n 's/.*simd \([a-z0-9]*\)).*/\1/p')
+echo "simd: kernels ran at ${SIMD_RAN:-unknown}" >>"$W/machine.txt"
 
 declare -A LAST_SEC LAST_PAIRS
 for c in $CASES; do
@@ -132,39 +173,42 @@ for c in $CASES; do
     pairs=$(grep "\"file\": \"$c\"" "$W/cases.jsonl" | $PY -c 'import json,sys; print(json.load(sys.stdin)["pairs"])')
     echo "bench: $base ($pairs candidate pairs)"
     for b in $BACKENDS; do
-        # projected time from the previous (smaller) case, by pairs
+        F="$W/$base.$b"
+        # grid, always (its cost does not grow with the pairs)
+        [ $b = exact_diff ] && run "$c" "$b" 1 single grid >/dev/null
+        run "$c" "$b" "$JOBS" multi grid >/dev/null
+        # brute force, unless projected too long from the previous (smaller) case
         if [ -n "${LAST_SEC[$b]:-}" ]; then
             proj=$($PY -c "print(${LAST_SEC[$b]} * $pairs / max(1, ${LAST_PAIRS[$b]}))")
             if $PY -c "import sys; sys.exit(0 if $proj > $SMAX else 1)"; then
-                printf '{"file": "%s", "backend": "%s", "jobs": %s, "skipped": "projected %.0f s from the previous case > BENCH_MAX_SECONDS=%s"}\n' \
+                printf '{"file": "%s", "backend": "%s", "jobs": %s, "search": "brute", "skipped": "projected %.0f s from the previous case > BENCH_MAX_SECONDS=%s"}\n' \
                     "$c" "$b" "$JOBS" "$proj" "$SMAX" >>"$W/runs.jsonl"
+                rm -f "$F".*.h5
                 continue
             fi
         fi
         case $b in
         exact_diff | chunked_fp32 | matmul)
-            run "$c" "$b" 1 single >/dev/null
-            s=$(run "$c" "$b" "$JOBS" multi)
-            $PY - "$c" "$b" "$W/$base.$b.j1.h5" "$W/$base.$b.j$JOBS.h5" >>"$W/ident.jsonl" <<'EOF'
-import h5py, json, sys
-c, b, p1, p2 = sys.argv[1:]
-try:
-    with h5py.File(p1, "r") as f1, h5py.File(p2, "r") as f2:
-        keys = sorted(k for k in f1.keys())
-        same = keys == sorted(f2.keys()) and all(
-            f1[k][()].tobytes() == f2[k][()].tobytes() for k in keys)
-    print(json.dumps({"file": c, "backend": b, "identical": bool(same), "datasets": keys}))
-except Exception as e:  # noqa: BLE001
-    print(json.dumps({"file": c, "backend": b, "identical": False, "error": str(e)}))
-EOF
+            run "$c" "$b" 1 single brute >/dev/null
+            s=$(run "$c" "$b" "$JOBS" multi brute)
+            ident "$c" "$b" threads "$F.j1.brute.single.h5" "$F.j$JOBS.brute.multi.h5"
             ;;
-        *) s=$(run "$c" "$b" "$JOBS" multi) ;;
+        *) s=$(run "$c" "$b" "$JOBS" multi brute) ;;
         esac
-        LAST_SEC[$b]=$s
-        LAST_PAIRS[$b]=$pairs
-        rm -f "$W/$base.$b".j*.h5
+        ident "$c" "$b" search "$F.j$JOBS.brute.multi.h5" "$F.j$JOBS.grid.multi.h5"
+        if [ $b = exact_diff ]; then # the plain eval path, same bits, for the kernel's speed-up
+            BENCH_ENV="env FRAMEPREC_FUSED=0" run "$c" "$b" 1 eval-path brute >/dev/null
+            ident "$c" "$b" fused "$F.j1.brute.single.h5" "$F.j1.brute.eval-path.h5"
+        fi
+        # project from the largest case so far (a small real case's fixed costs would
+        # project absurd times for a large one)
+        if [ -z "${LAST_PAIRS[$b]:-}" ] || [ "$pairs" -gt "${LAST_PAIRS[$b]}" ]; then
+            LAST_SEC[$b]=$s
+            LAST_PAIRS[$b]=$pairs
+        fi
+        rm -f "$F".*.h5
     done
-    if [ $HAVE_TORCH = 1 ]; then
+    if [ $HAVE_TORCH = 1 ] && [ "$c" != "$REAL_ALL" ]; then
         $PY "$HERE/torch_oracle.py" all "$c" --outdir "$W/torch" --threads "$JOBS" \
             --max-bytes "$TMAX" >>"$W/torch.jsonl"
         rm -rf "$W/torch"
@@ -174,7 +218,9 @@ done
 # SIMD levels on the largest generated case, one thread (same frames at every level).
 big=$(echo $SIZES | tr ' ' '\n' | sort -n | tail -1)
 for lvl in scalar avx2 avx512; do
-    BENCH_ENV="env FRAMEPREC_SIMD=$lvl" run "$W/protein-$big.h5" exact_diff 1 "simd-$lvl" >/dev/null
+    for search in brute grid; do
+        BENCH_ENV="env FRAMEPREC_SIMD=$lvl" run "$W/protein-$big.h5" exact_diff 1 "simd-$lvl" $search >/dev/null
+    done
 done
 
 # PyTorch models for the skipped runs.
@@ -182,6 +228,28 @@ for c in $CASES; do
     n=$(grep "\"file\": \"$c\"" "$W/cases.jsonl" | $PY -c 'import json,sys; r=json.load(sys.stdin); print("%d,%d,%d" % (r["n_atom"], r["n_token"], r["S"]))')
     "$BIN" backends --torch-model "$n" | sed "s|^|$c |" >>"$W/models.txt"
 done
+
+# The whole corpus study as `make study` runs it (every case, both atomization modes, 6ZU5
+# all-atomized included, offsets 0/10/100/1000), with the grid (the default) and with
+# brute force: wall time, CPU share, peak RSS, and whether the results are the same
+# (scripts/compare_studies.py: every per-token dataset and count; timings aside).
+: >"$W/study.jsonl"
+if [ "${BENCH_STUDY:-1}" = 1 ]; then
+    for search in grid brute; do
+        echo "bench: the corpus study, --search $search"
+        /usr/bin/time -v "$BIN" study -j "$JOBS" -q --search $search -o "$W/study-$search" \
+            >"$W/study-$search.out" 2>"$W/study-$search.log"
+        rc=$?
+        wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$W/study-$search.log" |
+            awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
+        rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/study-$search.log")
+        cpu=$(sed -n 's/.*Percent of CPU this job got: \([0-9]*\)%.*/\1/p' "$W/study-$search.log")
+        usr=$(sed -n 's/.*User time (seconds): //p' "$W/study-$search.log")
+        printf '{"search": "%s", "rc": %d, "wall": %s, "rss_kb": %s, "cpu_pct": %s, "user": %s}\n' \
+            $search $rc "${wall:-null}" "${rss:-null}" "${cpu:-null}" "${usr:-null}" >>"$W/study.jsonl"
+    done
+    $PY "$HERE/compare_studies.py" "$W/study-grid" "$W/study-brute" >>"$W/study.jsonl"
+fi
 
 echo "load after: $(uptime)" >>"$W/machine.txt"
 $PY "$HERE/bench_report.py" --work "$W" --jobs "$JOBS" --bin "$BIN" -o "$OUT"

@@ -109,6 +109,10 @@ typedef struct fpr_frames {
      * closest[s][0..2] for atomized tokens (the backend's own value: distance for
      * float backends, exact D² rounded to double for truth); NaN elsewhere. */
     double *top_value;
+    /* closest[s][0] of atomized tokens ([S][n_token], -1 elsewhere): the atom the
+     * backend ranked first, as the driver found it (in memory only, not in frames
+     * files; NULL when not known, e.g. frames read from a file). */
+    int32_t *first_index;
     /* Truth-only extras (NULL for other backends), [S][n_token]:
      * tie-group sizes at ranks 1 and 2 (the picks a and c), margins of SPEC §4,
      * and the fragile-angle flag (angle within float32 reach of a bound). */
@@ -289,6 +293,10 @@ int fpr_angle_valid_f64(const float xa[3], const float xb[3], const float xc[3],
  * decide differently. Provided by src/truth/. */
 int fpr_angle_valid_exact(const float xa[3], const float xb[3], const float xc[3],
                           double eps, double theta_deg, int *fragile);
+
+/* The SIMD level the kernels run at ("scalar", "avx2", "avx512"; FRAMEPREC_SIMD lowers
+ * it; every level gives the same bits). */
+const char *fpr_simd_active(void);
 
 /* Wall clock in seconds (monotonic) and peak RSS in bytes of this process. */
 double fpr_now(void);

@@ -63,7 +63,9 @@ void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t 
 /* Test hooks of --search grid (SPEC §12), for tests/test_driver.c only: scale of the
  * error-bound slack in the stopping rule (1 = the rigorous rule; 0 removes it, the
  * sabotage test) and the smallest chain the grid is used for (smaller chains are
- * searched by brute force). Not thread-safe: set before fpr_frames_compute. */
+ * searched by brute force; min_atoms > 0 also uses the grid where brute force would be
+ * cheaper, so tests exercise it everywhere). Not thread-safe: set before
+ * fpr_frames_compute. */
 void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms);
 
 /* The memory limit loaders enforce before allocating: fpr_set_max_memory's value, or

@@ -115,9 +115,10 @@ int fpr_cmd_frames(int argc, char **argv)
         for (int64_t k = 0; k < f->S * f->n_token; k++)
             nvalid += f->valid_frame_mask[k];
         fprintf(stderr, "frameprec frames: %s: backend %s, %lld samples, %lld tokens "
-                        "(%lld atomized), %lld valid frames, %.3f s (search %s) -> %s\n",
+                        "(%lld atomized), %lld valid frames, %.3f s (search %s, simd %s) -> %s\n",
                 c->name, b->name, (long long)c->S, (long long)c->n_token, (long long)nat,
-                (long long)nvalid, f->seconds, fpr_search_name(ro.search), outp);
+                (long long)nvalid, f->seconds, fpr_search_name(ro.search), fpr_simd_active(),
+                outp);
     }
     fpr_frames_free(f);
     fpr_case_free(c);

@@ -35,6 +35,11 @@ uint64_t fpr_case_working_set(int64_t S, int64_t n_atom, int64_t n_token)
     double bytes = s * na * 12.0 + na * 8.0 + nt * 24.0  /* case */
                  + na * 40.0 + na * 16.0 * 2.0           /* chains, SoA (2 threads) */
                  + s * nt * (12.0 + 36.0 + 1.0 + 24.0 + 33.0);
+    /* That sum is what the arrays take; the peak RSS of `frames` measured 1.6-1.8x it
+     * plus ~15 MB for the process (read/convert buffers, row tables, HDF5's caches:
+     * 100,000 atoms all atomized, truth 57 MB, fp64 51 MB; 200,000 fp64 88 MB; -j 8
+     * adds < 1 MB). So --max-memory is a bound: twice the sum plus 24 MiB. */
+    bytes = 2.0 * bytes + 24.0 * 1048576.0;
     return bytes > 1.8e19 ? UINT64_MAX : (uint64_t)bytes;
 }
 

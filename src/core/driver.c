@@ -227,6 +227,7 @@ typedef struct run_ctx {
     fpr_top3 *top;          /* [nrows] */
     fpr_row_extra *extra;   /* [nrows] or NULL */
     struct grid *grids;     /* [n_chains] for --search grid, else NULL */
+    int fused;              /* use the backend's scan_f32 (FRAMEPREC_FUSED=0: eval path) */
 } run_ctx;
 
 /* The scan of a float32 value block into a running top-3. Candidates arrive in
@@ -329,7 +330,7 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
     const fpr_backend *b = r->b;
     for (int64_t i = r0; i < r1; i++) {
         fpr_top3_init(&r->top[i]);
-        if (b->scan_f32) { /* seed window first: the third falls fast (fused kernels
+        if (r->fused) { /* seed window first: the third falls fast (fused kernels
                               skip what they already hold when the full pass repeats it) */
             int64_t q = r->rows[i].pos;
             int64_t w0 = q - SEED_WINDOW > 0 ? q - SEED_WINDOW : 0;
@@ -341,7 +342,7 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
         int64_t n = cv->n - j0 < COL_BLOCK ? cv->n - j0 : COL_BLOCK;
         for (int64_t i = r0; i < r1; i++) {
             int64_t q = r->rows[i].pos;
-            if (b->scan_f32) {
+            if (r->fused) {
                 b->scan_f32(b, r->cfg, scratch, cv, q, j0, n, &r->top[i]);
             } else if (b->eval_f32) {
                 b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
@@ -391,11 +392,13 @@ static const double TRUTH_K = 1.0 + 0x1p-48;
 
 static double g_grid_slack = 1.0;
 static int64_t g_grid_min_atoms = GRID_MIN_ATOMS_DEFAULT;
+static int g_grid_force = 0;
 
 void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms)
 {
     g_grid_slack = slack_scale;
     g_grid_min_atoms = min_atoms > 0 ? min_atoms : GRID_MIN_ATOMS_DEFAULT;
+    g_grid_force = min_atoms > 0; /* tests: the grid even where brute force is cheaper */
 }
 
 int fpr_search_parse(const char *s)
@@ -489,7 +492,7 @@ static void grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr
     g->nx = (int64_t)(span[0] / h) + 1;
     g->ny = (int64_t)(span[1] / h) + 1;
     g->nz = (int64_t)(span[2] / h) + 1;
-    g->delta = 0x1p-45 * smax;
+    g->delta = 0x1p-45 * smax; /* ≥ 2^5 × the cell assignment's error */
     const int64_t ncell = g->nx * g->ny * g->nz;
     int32_t *cs = g->cstart;
     memset(cs, 0, ((size_t)ncell + 1) * sizeof(int32_t));
@@ -545,7 +548,18 @@ static void grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr
         bmax += 4.0 * (fabs(cv->eps) + 1e-8);
     }
     g->bmax = bmax * g_grid_slack;
-    g->on = 1;
+    /* Worth it? A row must reach at least radius sqrt(Bmax) beyond its neighbours (two
+     * rings); an atom reached through the cells costs some 30 times what a brute-force
+     * pair costs (measured: matmul_bf16 at 45k atoms, 11 s grid against 2.5 s brute), so
+     * when that cube of cells is more than 1/32 of the grid (a bound as loose as
+     * matmul_bf16's or matmul_tf32's, or a small chain) brute force is used. Either
+     * search gives the same result; this only picks the faster. */
+    double reach = sqrt(g->bmax) / h + 2.0;
+    double cube = 1;
+    const int64_t dims[3] = {g->nx, g->ny, g->nz};
+    for (int k = 0; k < 3; k++)
+        cube *= fmin(2.0 * reach + 1.0, (double)dims[k]);
+    g->on = !(32.0 * cube >= (double)ncell) || g_grid_force;
 }
 
 /* max(0, below, above) without libm's NaN-aware call (no NaN can occur here) */
@@ -565,11 +579,35 @@ static inline double cell_lb(const grid *g, int64_t k, double qx, double qy, dou
     return ((gx * gx + gy * gy) + gz * gz) * LB_DOWN;
 }
 
-/* Lower bound on D² from the query to any atom of a cell at Chebyshev distance ≥ R. */
-static inline double ring_lb(const grid *g, int64_t R)
+/* Lower bound on D² from the query (in cell a, b, c) to any atom of a cell at Chebyshev
+ * distance ≥ R: such an atom lies beyond one face of the (2R−1)³ block of cells around
+ * the query's, so D² ≥ (the query's distance to the nearest such face − slack)², the
+ * slack covering the cell assignment (δ) and the rounding of lo + i·h (2^-45·(|lo| +
+ * i·h), generous). +inf when no cell is left at distance ≥ R. */
+static inline double ring_lb(const grid *g, int64_t R, int64_t a, int64_t b, int64_t c,
+                             double qx, double qy, double qz)
 {
-    double gap = (double)(R - 1) * g->h - 2.0 * g->delta;
-    return R >= 2 && gap > 0 ? gap * gap * LB_DOWN : 0.0;
+    if (R == 0)
+        return 0.0;
+    const int64_t cell[3] = {a, b, c}, dims[3] = {g->nx, g->ny, g->nz};
+    const double q[3] = {qx, qy, qz};
+    double gmin = INFINITY, slack = g->delta;
+    for (int k = 0; k < 3; k++) {
+        if (cell[k] + R <= dims[k] - 1) {
+            double f = g->lo[k] + (double)(cell[k] + R) * g->h;
+            gmin = fmin(gmin, f - q[k]);
+            slack = fmax(slack, 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + R) * g->h));
+        }
+        if (cell[k] - R >= 0) {
+            double f = g->lo[k] + (double)(cell[k] - R + 1) * g->h;
+            gmin = fmin(gmin, q[k] - f);
+            slack = fmax(slack, 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + 1) * g->h));
+        }
+    }
+    if (gmin == INFINITY)
+        return INFINITY;
+    double gap = gmin - 2.0 * slack;
+    return gap > 0 ? gap * gap * LB_DOWN : 0.0;
 }
 
 typedef struct cell_lb_t {
@@ -697,7 +735,8 @@ static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *sc
     Rmax = Rmax > g->nz ? Rmax : g->nz;
     double thr = INFINITY;
     for (int64_t R = 0; R <= Rmax; R++) {
-        if (ring_lb(g, R) > thr)
+        double rlb = ring_lb(g, R, a, bb, c, qx, qy, qz);
+        if (rlb > thr || rlb == INFINITY)
             break;
         size_t nc;
         int rc = ring_cells(g, w, R, a, bb, c, qx, qy, qz, thr, &nc);
@@ -713,9 +752,7 @@ static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *sc
                 while (e < m && p[e] == p[e - 1] + 1 && e - s < COL_BLOCK)
                     e++;
                 const int64_t j0 = p[s], len = e - s;
-                if (b->scan_f32) {
-                    b->scan_f32(b, r->cfg, scratch, cv, q, j0, len, t);
-                } else if (b->eval_f32) {
+                if (b->eval_f32) { /* (short runs: eval + insert beats scan_f32's setup) */
                     float *out = vbuf;
                     b->eval_f32(b, r->cfg, scratch, cv, q, j0, len, out);
                     for (int64_t k = 0; k < len; k++)
@@ -774,7 +811,8 @@ static int grid_row_cands(const run_ctx *r, const grid *g, grid_work *w, void *s
             return FPR_ENOMEM;
     }
     for (int64_t R = 0; R <= Rmax; R++) {
-        if (ring_lb(g, R) > T)
+        double rlb = ring_lb(g, R, a, bb, c, qx, qy, qz);
+        if (rlb > T || rlb == INFINITY)
             break;
         size_t nc;
         int rc = ring_cells(g, w, R, a, bb, c, qx, qy, qz, T, &nc);
@@ -1008,6 +1046,13 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     if ((rc = fpr_frames_new(c->S, c->n_token, b->precision == FPR_PREC_EXACT, &f)))
         goto done;
     f->backend = fpr_strdup(b->name);
+    f->first_index = fpr_calloc((size_t)(c->S * c->n_token), sizeof(int32_t));
+    if (!f->first_index) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    for (int64_t k = 0; k < c->S * c->n_token; k++)
+        f->first_index[k] = -1;
     f->case_name = fpr_strdup(c->name ? c->name : "");
     if ((rc = fpr_chains_build(c, &ch)))
         goto done;
@@ -1099,6 +1144,10 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     }
     r.c = c;
     r.b = b;
+    { /* FRAMEPREC_FUSED=0: the plain eval + scan path (same bits; for benchmarks) */
+        const char *fe = getenv("FRAMEPREC_FUSED");
+        r.fused = b->scan_f32 && !(fe && strcmp(fe, "0") == 0);
+    }
     r.cfg = cfg;
     r.ch = &ch;
 
@@ -1162,6 +1211,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             f->a_index[o] = r.top[q].idx[0];
             f->b_index[o] = r.top[q].idx[1];
             f->c_index[o] = r.top[q].idx[2];
+            f->first_index[o] = r.top[q].idx[0];
         }
         for (int64_t t = 0; t < c->n_token; t++) {
             int64_t o = s * c->n_token + t;

@@ -61,3 +61,5 @@ const char *fpr_simd_name(int level)
     default: return "scalar";
     }
 }
+
+const char *fpr_simd_active(void) { return fpr_simd_name(fpr_simd_level()); }

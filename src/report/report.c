@@ -731,7 +731,7 @@ static void verdict(const doc *d, out *w)
         fmt_bytes(m1, sizeof m1, cs[i].mem1);
         if (first) {
             para(w, "**Ship `%s`** (arithmetic `%s`; rows: %s). It is bit-identical to "
-                    "`original` on all %zu runs of this study — 0 frames changed, 0 valid "
+                    "`original` on every one of the %zu runs of this study — 0 frames changed, 0 valid "
                     "flips (summary.json: `orig_changed`, `orig_flips` of `%s`) — and needs "
                     "the least PyTorch memory of the %d bit-identical candidates: **%s** at "
                     "42,000 atoms with 5,000 tokens and none atomized (the monomer that ran "

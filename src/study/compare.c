@@ -246,7 +246,7 @@ static int ranks_before(double v1, int32_t i1, double v2, int32_t i2)
  * of the chain whose value (backend) or exact D² = 0 (truth) matches, excluding the
  * other two picks. -1 when not found (the backend is inconsistent) or not evaluable. */
 static int32_t first_atom(const cmp_ctx *k, int32_t st, int32_t p1, int32_t p2, double v0,
-                          int truth)
+                          int truth, int32_t known)
 {
     /* Truth: D²(st) = 0 is the least, so st is first unless it is a pick (exact
      * duplicates of lower index rank before it; three or more are not resolved). The
@@ -258,6 +258,11 @@ static int32_t first_atom(const cmp_ctx *k, int32_t st, int32_t p1, int32_t p2, 
     int64_t sl = k->ch->chain_slot[st];
     if (sl < 0)
         return -1;
+    /* The driver's own closest[0] is by definition that atom (smallest value, then
+     * smallest index; never a pick): no scan of the chain (O(N) per mismatch). */
+    if (!truth && known >= 0 && known != p1 && known != p2 &&
+        k->ch->chain_slot[known] == sl && fpr_paireval_value(k->pe, st, known) == v0)
+        return known;
     for (int64_t q = k->ch->start[sl]; q < k->ch->start[sl + 1]; q++) {
         int32_t j = k->ch->members[q];
         if (j == p1 || j == p2)
@@ -516,8 +521,9 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
                 continue;
             }
             m->mismatch++;
-            int32_t T[3] = {first_atom(&k, st, aT, cT, 0, 1), aT, cT};
-            int32_t B[3] = {first_atom(&k, st, aB, cB, f->top_value[o * 3], 0), aB, cB};
+            int32_t T[3] = {first_atom(&k, st, aT, cT, 0, 1, -1), aT, cT};
+            int32_t B[3] = {first_atom(&k, st, aB, cB, f->top_value[o * 3], 0,
+                                       f->first_index ? f->first_index[o] : -1), aB, cB};
             int truth_self = T[0] == st;
             int self_out = truth_self && (fpr_paireval_ok(pe) ? B[0] != st : (aB == st || cB == st));
             int kind;

@@ -525,8 +525,9 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
                  i < x->nb ? x->bs[i]->name : x->imp_name[i - x->nb]);
     fpr_frames **fr = fpr_calloc(nrow + 1, sizeof *fr);
     fpr_token_results **tok = fpr_calloc(nrow + 1, sizeof *tok);
+    const fpr_backend **cmp_b = fpr_calloc(nrow + 1, sizeof *cmp_b);
     fpr_frames *truth = NULL;
-    if (!run.b || !fr || !tok || !kbuf || !wkey || !sha) {
+    if (!run.b || !fr || !tok || !cmp_b || !kbuf || !wkey || !sha) {
         rc = FPR_ENOMEM;
         goto done;
     }
@@ -574,9 +575,40 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         sb->m.torch_bytes_42k = b->torch_peak_bytes(b, cfg, 42000.0, 42000.0, 1.0);
         if (cfg && b->cfg_free)
             b->cfg_free(cfg);
-        if ((rc = fpr_study_compare(c, truth, fr[i], b, NULL, o->jobs, &sb->m, &tok[i],
-                                    &sb->bound_hist)))
+        cmp_b[i] = b;
+    }
+    /* The comparisons, one backend per thread: each is serial inside (its sums are the
+     * same for any thread count) and touches only its own metrics and token arrays. */
+    {
+        int err = FPR_OK;
+        char errmsg[512] = "";
+#pragma omp parallel for schedule(dynamic, 1) num_threads(o->jobs > 0 ? o->jobs : 1)
+        for (size_t i = 0; i < x->nb; i++) {
+            int e;
+#pragma omp atomic read
+            e = err;
+            if (e)
+                continue;
+            fpr_study_backend *sb = &run.b[i];
+            int crc = fpr_study_compare(c, truth, fr[i], cmp_b[i], NULL, 1, &sb->m, &tok[i],
+                                        &sb->bound_hist);
+            if (crc) {
+#pragma omp critical(fpr_study_cmp_err)
+                {
+                    if (!err) {
+                        err = crc;
+                        snprintf(errmsg, sizeof errmsg, "%s", fpr_errmsg());
+                    }
+                }
+            }
+        }
+        if (err) {
+            rc = fpr_error(err, "%s", errmsg);
             goto done;
+        }
+    }
+    for (size_t i = 0; i < x->nb; i++) {
+        fpr_study_backend *sb = &run.b[i];
         sb->examples = make_examples(c, truth, fr[i], tok[i]);
         for (int64_t q = 0; q < c->S * c->n_token; q++) {
             if (tok[i]->disp_a[q] > 0)
@@ -642,6 +674,7 @@ done:
     }
     free(fr);
     free(tok);
+    free(cmp_b);
     for (size_t i = 0; run.b && i < nrow; i++)
         free(run.b[i].examples);
     free(run.b);
@@ -802,15 +835,14 @@ typedef struct plan_case {
  * copy with the driver's working set and one frames (fpr_case_working_set), the truth's
  * extras, and per backend its frames and per-token results (all kept until the
  * bit-identity check and the run file), plus one coordinate copy per thread beyond the
- * two the working set counts, plus 32 MiB for the process. Measured: 4,000 atoms
- * atomized, 40 samples, 9 backends: estimate 204 MB, peak RSS 171 MB. */
+ * two the working set counts (the working set includes the process). Measured: 4,000
+ * atoms atomized, 40 samples, 9 backends: peak RSS 171 MB, within the estimate. */
 static double run_bytes(const plan_case *p, int all, size_t nb, int jobs)
 {
     double s = (double)p->S, na = (double)p->n_atom;
     int64_t nt = all ? p->n_token_all : p->n_token;
     double n = s * (double)nt;
-    return 32.0 * 1048576.0 /* the process itself: code, libraries, HDF5's caches */ +
-           (double)fpr_case_working_set(p->S, p->n_atom, p->n_token) +
+    return (double)fpr_case_working_set(p->S, p->n_atom, p->n_token) +
            (double)fpr_case_working_set(p->S, p->n_atom, nt) + n * 25.0 +
            (double)nb * n * (73.0 + 17.0) + (jobs > 2 ? (double)(jobs - 2) * na * 16.0 : 0.0);
 }
