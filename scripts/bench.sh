@@ -139,9 +139,12 @@ run() { # case backend jobs tag search
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
     sec=$(sed -n 's/.*valid frames, \([0-9.]*\) s (search.*/\1/p' "$log")
     cpu=$(sed -n 's/.*Percent of CPU this job got: \([0-9]*\)%.*/\1/p' "$log")
-    printf '{"file": "%s", "backend": "%s", "jobs": %s, "tag": "%s", "search": "%s", "rc": %d, "wall": %s, "rss_kb": %s, "seconds": %s, "cpu_pct": %s, "simd": "%s"}\n' \
-        "$c" "$b" "$j" "$tag" "$search" "$rc" "${wall:-null}" "${rss:-null}" "${sec:-null}" "${cpu:-null}" \
-        "${SIMD_RAN}" >>"$W/runs.jsonl"
+    # The level this run's kernels really used (FRAMEPREC_SIMD only lowers it).
+    local ran
+    ran=$(sed -n 's/.*simd \([a-z0-9]*\)).*/\1/p' "$log")
+    "$PY" "$HERE/jsonline.py" file="$c" backend="$b" jobs:i="$j" tag="$tag" search="$search" \
+        rc:i="$rc" wall:n="${wall:-}" rss_kb:n="${rss:-}" seconds:n="${sec:-}" cpu_pct:n="${cpu:-}" \
+        simd="${ran:-${SIMD_RAN:-unknown}}" >>"$W/runs.jsonl"
     [ $rc = 0 ] || { echo "bench: $b -j $j on $c failed:"; tail -3 "$log"; }
     echo "${sec:-0}"
 }
@@ -181,8 +184,9 @@ for c in $CASES; do
         if [ -n "${LAST_SEC[$b]:-}" ]; then
             proj=$($PY -c "print(${LAST_SEC[$b]} * $pairs / max(1, ${LAST_PAIRS[$b]}))")
             if $PY -c "import sys; sys.exit(0 if $proj > $SMAX else 1)"; then
-                printf '{"file": "%s", "backend": "%s", "jobs": %s, "search": "brute", "skipped": "projected %.0f s from the previous case > BENCH_MAX_SECONDS=%s"}\n' \
-                    "$c" "$b" "$JOBS" "$proj" "$SMAX" >>"$W/runs.jsonl"
+                "$PY" "$HERE/jsonline.py" file="$c" backend="$b" jobs:i="$JOBS" search=brute \
+                    skipped="projected $(printf '%.0f' "$proj") s from the previous case > BENCH_MAX_SECONDS=$SMAX" \
+                    >>"$W/runs.jsonl"
                 rm -f "$F".*.h5
                 continue
             fi
@@ -245,8 +249,8 @@ if [ "${BENCH_STUDY:-1}" = 1 ]; then
         rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/study-$search.log")
         cpu=$(sed -n 's/.*Percent of CPU this job got: \([0-9]*\)%.*/\1/p' "$W/study-$search.log")
         usr=$(sed -n 's/.*User time (seconds): //p' "$W/study-$search.log")
-        printf '{"search": "%s", "rc": %d, "wall": %s, "rss_kb": %s, "cpu_pct": %s, "user": %s}\n' \
-            $search $rc "${wall:-null}" "${rss:-null}" "${cpu:-null}" "${usr:-null}" >>"$W/study.jsonl"
+        "$PY" "$HERE/jsonline.py" search="$search" rc:i="$rc" wall:n="${wall:-}" rss_kb:n="${rss:-}" \
+            cpu_pct:n="${cpu:-}" user:n="${usr:-}" >>"$W/study.jsonl"
     done
     $PY "$HERE/compare_studies.py" "$W/study-grid" "$W/study-brute" >>"$W/study.jsonl"
 fi
