@@ -63,8 +63,7 @@ fpr_run() { # case backend params label
     local rc=$?
     local sec
     sec=$(printf '%s\n' "$log" | sed -n 's/.*valid frames, \([0-9.]*\) s .*/\1/p')
-    printf '{"file": "%s", "label": "%s", "rc": %d, "seconds": %s}\n' "$c" "$lab" "$rc" \
-        "${sec:-null}" >>"$WORK/fpr.jsonl"
+    "$PY" "$HERE/jsonline.py" file="$c" label="$lab" rc:i="$rc" seconds:n="${sec:-}" >>"$WORK/fpr.jsonl"
     [ $rc = 0 ] || echo "oracle: frameprec $be on $c failed: $log"
 }
 
