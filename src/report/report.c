@@ -494,6 +494,32 @@ static void h2(out *w, const char *s)
     }
 }
 
+/* One paragraph or list item: <TAG>…</TAG> in HTML, PREFIX…SUFFIX in Markdown. The text
+ * is formatted into a buffer of its own size, so a long line is never cut. */
+static void block(out *w, const char *tag, const char *prefix, const char *suffix,
+                  const char *fmt, va_list ap)
+{
+    char small[1024];
+    char *buf = small;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && (buf = malloc((size_t)n + 1)) != NULL)
+        vsnprintf(buf, (size_t)n + 1, fmt, ap2);
+    else if (buf == NULL)
+        buf = small; /* out of memory: the cut text rather than none */
+    va_end(ap2);
+    if (w->html) {
+        fprintf(w->o, "<%s>", tag);
+        md_inline_html(w->o, buf);
+        fprintf(w->o, "</%s>\n", tag);
+    } else {
+        fprintf(w->o, "%s%s%s", prefix, buf, suffix);
+    }
+    if (buf != small)
+        free(buf);
+}
+
 static void para(out *w, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -501,18 +527,10 @@ static void para(out *w, const char *fmt, ...)
     ;
 static void para(out *w, const char *fmt, ...)
 {
-    char buf[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    block(w, "p", "", "\n\n", fmt, ap);
     va_end(ap);
-    if (w->html) {
-        fputs("<p>", w->o);
-        md_inline_html(w->o, buf);
-        fputs("</p>\n", w->o);
-    } else {
-        fprintf(w->o, "%s\n\n", buf);
-    }
 }
 
 static void table(out *w, tbl *t)
@@ -670,18 +688,10 @@ static void li(out *w, const char *fmt, ...)
     ;
 static void li(out *w, const char *fmt, ...)
 {
-    char buf[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    block(w, "li", "- ", "\n", fmt, ap);
     va_end(ap);
-    if (w->html) {
-        fputs("<li>", w->o);
-        md_inline_html(w->o, buf);
-        fputs("</li>\n", w->o);
-    } else {
-        fprintf(w->o, "- %s\n", buf);
-    }
 }
 static void ul_open(out *w) { if (w->html) fputs("<ul>\n", w->o); }
 static void ul_close(out *w) { fputs(w->html ? "</ul>\n" : "\n", w->o); }
