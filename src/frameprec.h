@@ -113,6 +113,10 @@ typedef struct fpr_frames {
      * backend ranked first, as the driver found it (in memory only, not in frames
      * files; NULL when not known, e.g. frames read from a file). */
     int32_t *first_index;
+    /* Unpicked candidates whose value equals closest[s][2]'s exactly (fpr_top3.eq3 at
+     * the end of the row's search), atomized tokens only; -1 elsewhere and where the
+     * driver does not count them (the truth). In memory only, like first_index. */
+    int32_t *tie3;
     /* Truth-only extras (NULL for other backends), [S][n_token]:
      * tie-group sizes at ranks 1 and 2 (the picks a and c), margins of SPEC §4,
      * and the fragile-angle flag (angle within float32 reach of a bound). */
@@ -159,6 +163,11 @@ typedef struct fpr_top3 {
     int32_t idx[3];
     double val[3];
     int n;
+    /* With n = 3: how many candidates offered so far, outside the top-3, have a value
+     * exactly equal to val[2] (a tie at the rank-2 boundary that top-k's order of
+     * equal values decides). Kept by fpr_top3_insert, which must therefore see every
+     * candidate whose value is <= val[2], not only those that enter. */
+    int32_t eq3;
 } fpr_top3;
 
 /* Extra per-row facts a truth-like backend may report (optional). */

@@ -152,8 +152,13 @@ static int block_top3(const fpr_backend *b, const void *cfgv, void *scratch,
                  * (the driver's vectorised scan, same rule as inserting one by one) */
                 fpr_top3 blk;
                 block_row_top3(buf + i * C, cv->idx + c0, nc, &blk);
+                fpr_top3 *o = &out[r0 + i];
                 for (int k = 0; k < blk.n; k++)
-                    fpr_top3_insert(&out[r0 + i], blk.val[k], blk.idx[k]);
+                    fpr_top3_insert(o, blk.val[k], blk.idx[k]);
+                /* the block's own outsiders equal to its third tie the row's third
+                 * when the two thirds are equal (else they rank after it) */
+                if (blk.n == 3 && o->n == 3 && blk.val[2] == o->val[2])
+                    o->eq3 += blk.eq3;
             }
         }
     }

@@ -109,7 +109,8 @@ static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr
  * column already in the top-3 is skipped, so a seed window offered first and offered
  * again in the full pass counts once. Every column that can end in the top-3 passes the
  * comparison when it is reached (its value is ≤ the third at that time), so the result
- * is eval + insertion's, whatever the order. */
+ * is eval + insertion's, whatever the order. The driver offers every column once (the
+ * seed window, then the rest), so the count of values tying the third (eq3) is too. */
 /* Next float32 up / down of a non-negative finite s (the encoding is monotone). */
 static inline float f32_up(float s)
 {
@@ -144,16 +145,18 @@ static float sum_limit(const fpr_top3 *t)
     return s;
 }
 
-/* Offers one passing column; returns 1 when the top-3 changed. */
+/* Offers one passing column; returns 1 when the top-3 changed. A value equal to the
+ * third that does not enter is still handed to fpr_top3_insert, which counts it (eq3). */
 static inline int offer(fpr_top3 *t, float sum, int32_t idx)
 {
     if (idx == t->idx[0] || idx == t->idx[1] || idx == t->idx[2])
         return 0;
     double v = (double)sqrtf(sum);
-    if (t->n == 3 && !(v < t->val[2] || (v == t->val[2] && idx < t->idx[2])))
+    if (t->n == 3 && !(v <= t->val[2]))
         return 0;
+    int enters = t->n < 3 || v < t->val[2] || idx < t->idx[2];
     fpr_top3_insert(t, v, idx);
-    return 1;
+    return enters;
 }
 
 static void scan_scalar(float e, float qx, float qy, float qz, const float *restrict x,

@@ -28,17 +28,27 @@ static inline int ranks_before(double v1, int32_t i1, double v2, int32_t i2)
 void fpr_top3_init(fpr_top3 *t)
 {
     t->n = 0;
+    t->eq3 = 0;
     for (int k = 0; k < 3; k++) {
         t->idx[k] = -1;
         t->val[k] = INFINITY;
     }
 }
 
+/* eq3 (see fpr_top3): a candidate that stays outside adds one when it equals the third.
+ * One that enters evicts the old third (value old2 ≥ the new third): when the new third
+ * still equals old2 the evicted candidate is one more equal outsider; when it is
+ * smaller, every outsider (each ranked after the old third, so ≥ old2) is larger than
+ * it, and the count restarts at 0. The count is independent of the order candidates
+ * arrive in, as the top-3 itself is (a total order: value, then index). */
 void fpr_top3_insert(fpr_top3 *t, double v, int32_t idx)
 {
     int n = t->n;
-    if (n == 3 && !ranks_before(v, idx, t->val[2], t->idx[2]))
+    if (n == 3 && !ranks_before(v, idx, t->val[2], t->idx[2])) {
+        t->eq3 += v == t->val[2];
         return;
+    }
+    double old2 = t->val[2];
     int p = n < 3 ? n : 2;
     while (p > 0 && ranks_before(v, idx, t->val[p - 1], t->idx[p - 1])) {
         t->val[p] = t->val[p - 1];
@@ -49,6 +59,8 @@ void fpr_top3_insert(fpr_top3 *t, double v, int32_t idx)
     t->idx[p] = idx;
     if (n < 3)
         t->n = n + 1;
+    else
+        t->eq3 = t->val[2] == old2 ? t->eq3 + 1 : 0;
 }
 
 /* ------------------------------------------------------------------ chains */
@@ -230,17 +242,17 @@ typedef struct run_ctx {
     int fused;              /* use the backend's scan_f32 (FRAMEPREC_FUSED=0: eval path) */
 } run_ctx;
 
-/* The scan of a float32 value block into a running top-3. Candidates arrive in
- * ascending atom index, so a value equal to the current third keeps the earlier
- * atom: only v < third can enter. The vector paths compare 16 (8) values at once
+/* The scan of a float32 value block into a running top-3. A value above the current
+ * third can neither enter nor tie it, so only v <= third reaches fpr_top3_insert (an
+ * equal one is counted in eq3). The vector paths compare 16 (8) values at once
  * against the third and insert the few that pass in index order through the same
- * fpr_top3_insert, so every level gives the same top-3 as the scalar loop. */
+ * fpr_top3_insert, so every level gives the same top-3 and count as the scalar loop. */
 static void scan_f32_scalar(fpr_top3 *t, const float *v, const int32_t *idx, int64_t j,
                             int64_t n)
 {
     float thr = (float)t->val[2]; /* exact: val holds a float32 */
     for (; j < n; j++) {
-        if (!(v[j] < thr))
+        if (!(v[j] <= thr))
             continue;
         fpr_top3_insert(t, (double)v[j], idx[j]);
         thr = (float)t->val[2];
@@ -256,7 +268,7 @@ __attribute__((target("avx512f"))) static void scan_f32_avx512(fpr_top3 *t, cons
 {
     __m512 thr = _mm512_set1_ps((float)t->val[2]);
     for (; j + 16 <= n; j += 16) {
-        __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(v + j), thr, _CMP_LT_OQ);
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(v + j), thr, _CMP_LE_OQ);
         if (!m)
             continue;
         while (m) {
@@ -275,8 +287,8 @@ __attribute__((target("avx2"))) static void scan_f32_avx2(fpr_top3 *t, const flo
 {
     __m256 thr = _mm256_set1_ps((float)t->val[2]);
     for (; j + 16 <= n; j += 16) {
-        __m256 c0 = _mm256_cmp_ps(_mm256_loadu_ps(v + j), thr, _CMP_LT_OQ);
-        __m256 c1 = _mm256_cmp_ps(_mm256_loadu_ps(v + j + 8), thr, _CMP_LT_OQ);
+        __m256 c0 = _mm256_cmp_ps(_mm256_loadu_ps(v + j), thr, _CMP_LE_OQ);
+        __m256 c1 = _mm256_cmp_ps(_mm256_loadu_ps(v + j + 8), thr, _CMP_LE_OQ);
         unsigned m = (unsigned)_mm256_movemask_ps(c0) | (unsigned)_mm256_movemask_ps(c1) << 8;
         if (!m)
             continue;
@@ -314,7 +326,7 @@ void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t 
 static void scan_f64(fpr_top3 *t, const double *v, const int32_t *idx, int64_t n)
 {
     for (int64_t j = 0; j < n; j++) {
-        if (t->n == 3 && !(v[j] < t->val[2]))
+        if (t->n == 3 && !(v[j] <= t->val[2]))
             continue;
         fpr_top3_insert(t, v[j], idx[j]);
     }
@@ -330,8 +342,7 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
     const fpr_backend *b = r->b;
     for (int64_t i = r0; i < r1; i++) {
         fpr_top3_init(&r->top[i]);
-        if (r->fused) { /* seed window first: the third falls fast (fused kernels
-                              skip what they already hold when the full pass repeats it) */
+        if (r->fused) { /* seed window first: the third falls fast */
             int64_t q = r->rows[i].pos;
             int64_t w0 = q - SEED_WINDOW > 0 ? q - SEED_WINDOW : 0;
             int64_t w1 = q + SEED_WINDOW + 1 < cv->n ? q + SEED_WINDOW + 1 : cv->n;
@@ -342,8 +353,17 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
         int64_t n = cv->n - j0 < COL_BLOCK ? cv->n - j0 : COL_BLOCK;
         for (int64_t i = r0; i < r1; i++) {
             int64_t q = r->rows[i].pos;
-            if (r->fused) {
-                b->scan_f32(b, r->cfg, scratch, cv, q, j0, n, &r->top[i]);
+            if (r->fused) { /* the block less the seed window, which was offered already:
+                               every column is offered once (eq3 counts each once) */
+                int64_t w0 = q - SEED_WINDOW > 0 ? q - SEED_WINDOW : 0;
+                int64_t w1 = q + SEED_WINDOW + 1 < cv->n ? q + SEED_WINDOW + 1 : cv->n;
+                int64_t e = j0 + n;
+                int64_t a1 = e < w0 ? e : w0; /* [j0, a1) before the window */
+                if (a1 > j0)
+                    b->scan_f32(b, r->cfg, scratch, cv, q, j0, a1 - j0, &r->top[i]);
+                int64_t a2 = j0 > w1 ? j0 : w1; /* [a2, e) after it */
+                if (e > a2)
+                    b->scan_f32(b, r->cfg, scratch, cv, q, a2, e - a2, &r->top[i]);
             } else if (b->eval_f32) {
                 b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
                 fpr_top3_scan_f32(&r->top[i], vbuf, cv->idx + j0, n);
@@ -718,7 +738,7 @@ static inline double eval_threshold(const fpr_backend *b, const void *cfg, const
 
 static inline void insert_tie_rule(fpr_top3 *t, double v, int32_t idx)
 {
-    if (t->n < 3 || v < t->val[2] || (v == t->val[2] && idx < t->idx[2]))
+    if (t->n < 3 || v <= t->val[2]) /* an equal value enters or is counted (eq3) */
         fpr_top3_insert(t, v, idx);
 }
 
@@ -1051,8 +1071,13 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
         rc = FPR_ENOMEM;
         goto done;
     }
+    f->tie3 = fpr_calloc((size_t)(c->S * c->n_token), sizeof(int32_t));
+    if (!f->tie3) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
     for (int64_t k = 0; k < c->S * c->n_token; k++)
-        f->first_index[k] = -1;
+        f->first_index[k] = f->tie3[k] = -1;
     f->case_name = fpr_strdup(c->name ? c->name : "");
     if ((rc = fpr_chains_build(c, &ch)))
         goto done;
@@ -1212,6 +1237,8 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             f->b_index[o] = r.top[q].idx[1];
             f->c_index[o] = r.top[q].idx[2];
             f->first_index[o] = r.top[q].idx[0];
+            /* the truth ranks exact values and keeps its own tie facts (tie1, tie2) */
+            f->tie3[o] = b->precision == FPR_PREC_EXACT || r.top[q].n < 3 ? -1 : r.top[q].eq3;
         }
         for (int64_t t = 0; t < c->n_token; t++) {
             int64_t o = s * c->n_token + t;

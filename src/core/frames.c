@@ -48,6 +48,7 @@ void fpr_frames_free(fpr_frames *f)
         return;
     free(f->a_index);
     free(f->first_index);
+    free(f->tie3);
     free(f->b_index);
     free(f->c_index);
     free(f->phi);

@@ -481,7 +481,9 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
             }
             /* severity 4: the backend's own values tie at a rank boundary, so top-k's
              * order of equal values decides (bit 4: an unpicked member equals the
-             * third value; counted by scanning the row with the driver's blocks) */
+             * third value; the driver counted them during its search, which offers
+             * every candidate that can equal the third — fpr_top3.eq3 — else, for
+             * frames read from a file, the row is scanned with the driver's blocks) */
             {
                 const double *v = &f->top_value[o * 3];
                 unsigned to = 0;
@@ -489,9 +491,13 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
                     to |= 1;
                 if (isfinite(v[2]) && v[1] == v[2])
                     to |= 2;
-                if (!to && isfinite(v[2]) && fpr_paireval_ok(pe) &&
-                    fpr_paireval_count_equal(pe, st, v[2]) > 1)
-                    to |= 4;
+                if (!to && isfinite(v[2])) {
+                    int32_t n3 = f->tie3 ? f->tie3[o] : -1;
+                    if (n3 < 0 && fpr_paireval_ok(pe))
+                        n3 = (int32_t)(fpr_paireval_count_equal(pe, st, v[2]) - 1);
+                    if (n3 > 0)
+                        to |= 4;
+                }
                 tok->tie_order[o] = (uint8_t)to;
                 if (to)
                     m->tie_order++;

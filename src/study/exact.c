@@ -1,7 +1,18 @@
-/* exact.c — exact squared distances of float32 points with GMP, for the study's
- * decisions on specific pairs (tie groups, true gaps, error statistics).
- * A float32 is m·2^e with e ≥ −149, so x·2^149 is an integer; D² scaled by 2^298 is
- * then an exact mpz. Only pairs the comparison asks about are computed. */
+/* exact.c — exact squared distances of float32 points, for the study's decisions on
+ * specific pairs (tie groups, true gaps, error statistics).
+ * A float32 is m·2^e with |m| < 2^24 and e ≥ −149, so x·2^149 is an integer; D² scaled
+ * by 2^298 is then an exact mpz. Only pairs the comparison asks about are computed.
+ *
+ * The fast path gives the same bits without GMP (the comparison asks two questions per
+ * atomized token and backend, some 3·10^6 per 6ZU5 all-atomized run): when the
+ * nonzero coordinates involved have ulp exponents within 37 of each other (e ≥ emin,
+ * e − emin ≤ 37) and none is below 2^-60 in magnitude, each scaled coordinate
+ * m·2^(e−emin) is an integer below 2^61, differences below 2^62, squares below 2^124
+ * and the sum of three below 2^126: exact in a signed 128-bit integer, D² = S·2^(2·emin).
+ * Results are then rounded exactly as MPFR rounds them (to nearest, ties to even; to 64
+ * bits first where the GMP path goes through a 64-bit mpfr_t, then to 53), by integer
+ * bit arithmetic. Anything outside these ranges takes the GMP path. tests/test_exact.c
+ * checks both paths bit for bit. */
 #include <gmp.h>
 #include <math.h>
 #include <mpfr.h>
@@ -11,7 +22,121 @@
 struct fpr_exact {
     mpz_t a, b, d, s1, s2;
     mpfr_t f1, f2;
+    int64_t fast; /* calls answered by the fast path (tests) */
 };
+
+typedef __int128 i128;
+typedef unsigned __int128 u128;
+
+static int g_force_gmp = 0;
+
+void fpr_exact_test_force_gmp(int on) { g_force_gmp = on; }
+
+int64_t fpr_exact_fast_calls(const fpr_exact *e) { return e->fast; }
+
+/* ------------------------------------------------------------------ fast path */
+enum { SPREAD_MAX = 37, NONE_E = 100000 };
+
+/* f = m·2^e exactly, |m| < 2^24 an integer; 0 for f = 0 (e = NONE_E). Returns 0 when
+ * f is outside the fast path's range (tiny or not finite). */
+static int split_f32(float f, int32_t *m, int *e)
+{
+    if (f == 0) {
+        *m = 0;
+        *e = NONE_E;
+        return 1;
+    }
+    if (!isfinite(f) || fabsf(f) < 0x1p-60f)
+        return 0;
+    int ex;
+    float fr = frexpf(f, &ex); /* f = fr·2^ex, 0.5 ≤ |fr| < 1: fr·2^24 is an integer */
+    *m = (int32_t)(fr * 0x1p24f);
+    *e = ex - 24;
+    return 1;
+}
+
+typedef struct fast_pts {
+    int32_t m[9];
+    int e[9];
+    int emin;
+} fast_pts;
+
+/* The n points' coordinates on one integer scale 2^emin; 0 when out of range. */
+static int fast_prepare(fast_pts *fp, const float *const pts[], int n)
+{
+    if (g_force_gmp)
+        return 0;
+    int emin = NONE_E, emax = -NONE_E;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) {
+            int32_t m;
+            int e;
+            if (!split_f32(pts[i][k], &m, &e))
+                return 0;
+            fp->m[i * 3 + k] = m;
+            fp->e[i * 3 + k] = e;
+            if (m) {
+                emin = e < emin ? e : emin;
+                emax = e > emax ? e : emax;
+            }
+        }
+    if (emin == NONE_E)
+        emin = 0;
+    else if (emax - emin > SPREAD_MAX)
+        return 0;
+    fp->emin = emin;
+    return 1;
+}
+
+static int64_t scaled(const fast_pts *fp, int i)
+{
+    return fp->m[i] ? (int64_t)fp->m[i] * ((int64_t)1 << (fp->e[i] - fp->emin)) : 0;
+}
+
+/* D²(point a, point b)·2^(−2·emin), exact (< 2^126). */
+static i128 fast_d2(const fast_pts *fp, int a, int b)
+{
+    i128 s = 0;
+    for (int k = 0; k < 3; k++) {
+        int64_t d = scaled(fp, a * 3 + k) - scaled(fp, b * 3 + k); /* |d| < 2^62 */
+        s += (i128)d * d;
+    }
+    return s;
+}
+
+static int bitlen(u128 v)
+{
+    uint64_t hi = (uint64_t)(v >> 64), lo = (uint64_t)v;
+    return hi ? 128 - __builtin_clzll(hi) : lo ? 64 - __builtin_clzll(lo) : 0;
+}
+
+/* v rounded to `bits` significant bits, to nearest, ties to even (MPFR_RNDN). */
+static u128 round_bits(u128 v, int bits)
+{
+    int L = bitlen(v);
+    if (L <= bits)
+        return v;
+    int sh = L - bits;
+    u128 q = v >> sh, rem = v & (((u128)1 << sh) - 1), half = (u128)1 << (sh - 1);
+    if (rem > half || (rem == half && (q & 1)))
+        q++;
+    return q << sh;
+}
+
+/* RN53(RN_prec(v·2^k)) for a signed exact v, as a double (prec 64 or 53); 0 when the
+ * result would leave the normal range (the caller then takes the GMP path). */
+static int to_double(i128 v, int k, int prec, double *out)
+{
+    int neg = v < 0;
+    u128 u = neg ? (u128)(-v) : (u128)v;
+    u = round_bits(u, prec);
+    u = round_bits(u, 53); /* ≤ 53 significant bits: the conversion below is exact */
+    if (u && (bitlen(u) + k < -1000 || bitlen(u) + k > 1000))
+        return 0;
+    double d = ldexp((double)u, k);
+    *out = neg ? -d : d;
+    return 1;
+}
 
 fpr_exact *fpr_exact_new(void)
 {
@@ -48,6 +173,13 @@ static void d2z(fpr_exact *e, mpz_t out, const float p[3], const float q[3])
 
 int fpr_exact_cmp(fpr_exact *e, const float p[3], const float q1[3], const float q2[3])
 {
+    fast_pts fp;
+    const float *pts[3] = {p, q1, q2};
+    if (fast_prepare(&fp, pts, 3)) {
+        i128 a = fast_d2(&fp, 0, 1), b = fast_d2(&fp, 0, 2);
+        e->fast++;
+        return (a > b) - (a < b);
+    }
     d2z(e, e->s1, p, q1);
     d2z(e, e->s2, p, q2);
     int c = mpz_cmp(e->s1, e->s2);
@@ -56,6 +188,15 @@ int fpr_exact_cmp(fpr_exact *e, const float p[3], const float q1[3], const float
 
 double fpr_exact_gap(fpr_exact *e, const float p[3], const float q1[3], const float q2[3])
 {
+    fast_pts fp;
+    const float *pts[3] = {p, q1, q2};
+    double r;
+    /* the GMP path: the exact difference set into a 64-bit mpfr_t, then to double */
+    if (fast_prepare(&fp, pts, 3) &&
+        to_double(fast_d2(&fp, 0, 2) - fast_d2(&fp, 0, 1), 2 * fp.emin, 64, &r)) {
+        e->fast++;
+        return r;
+    }
     d2z(e, e->s1, p, q1);
     d2z(e, e->s2, p, q2);
     mpz_sub(e->s2, e->s2, e->s1);
@@ -63,9 +204,53 @@ double fpr_exact_gap(fpr_exact *e, const float p[3], const float q1[3], const fl
     return mpfr_get_d(e->f2, MPFR_RNDN);
 }
 
+/* |S·2^s − d2hat| the GMP path's way (one rounding to 64 bits, then to double); 0
+ * when the exact difference does not fit the fast path. */
+static int fast_err(i128 S, int s, double d2hat, double *out)
+{
+    int E;
+    double fr = frexp(d2hat, &E); /* d2hat = M·2^(E−53), |M| < 2^53 */
+    int64_t M = (int64_t)ldexp(fr, 53);
+    E -= 53;
+    if (M == 0)
+        E = s;
+    int k = s < E ? s : E;
+    int sa = s - k, sb = E - k; /* left shifts onto the common scale 2^k */
+    if (bitlen((u128)S) + sa > 124 || 54 + sb > 124)
+        return 0;
+    i128 A = S << sa; /* S ≥ 0 */
+    i128 B = (i128)M * ((i128)1 << sb);
+    double r;
+    if (!to_double(A - B, k, 64, &r))
+        return 0;
+    *out = fabs(r);
+    return 1;
+}
+
 double fpr_exact_err(fpr_exact *e, const float p[3], const float q[3], double d2hat,
                      double *d2_out)
 {
+    fast_pts fp;
+    const float *pts[2] = {p, q};
+    if (fast_prepare(&fp, pts, 2)) {
+        i128 S = fast_d2(&fp, 0, 1);
+        double d2, r;
+        /* D² to double: the GMP path rounds the exact value once (640-bit mpfr_t) */
+        if (to_double(S, 2 * fp.emin, 53, &d2)) {
+            if (!isfinite(d2hat)) {
+                if (d2_out)
+                    *d2_out = d2;
+                e->fast++;
+                return INFINITY;
+            }
+            if (fast_err(S, 2 * fp.emin, d2hat, &r)) {
+                if (d2_out)
+                    *d2_out = d2;
+                e->fast++;
+                return r;
+            }
+        }
+    }
     d2z(e, e->s1, p, q);
     mpfr_set_z_2exp(e->f1, e->s1, -298, MPFR_RNDN); /* exact at 640 bits */
     if (d2_out)

@@ -130,6 +130,10 @@ double fpr_exact_gap(fpr_exact *e, const float p[3], const float q1[3], const fl
 /* |d2hat − D²(p, q)| rounded to double, and D²(p, q) rounded to double. */
 double fpr_exact_err(fpr_exact *e, const float p[3], const float q[3], double d2hat,
                      double *d2_out);
+/* TEST HOOK: 1 = every call takes the GMP path (the reference for the fast path). */
+void fpr_exact_test_force_gmp(int on);
+/* Calls of e answered without GMP so far (tests: the fast path is exercised). */
+int64_t fpr_exact_fast_calls(const fpr_exact *e);
 
 /* ------------------------------------------------------------------ comparison */
 /* Per-token results of one backend against the truth on one run, [S][n_token]. */
