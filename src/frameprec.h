@@ -150,11 +150,15 @@ int fpr_frames_attr_double(const char *path, const char *name, int *present, dou
  * backend's per-chain data (chain_aux_bytes(n) bytes, filled by prepare_chain). */
 typedef struct fpr_chain_view {
     int64_t n;
-    const int32_t *idx; /* [n] original atom indices, ascending */
+    const int32_t *idx; /* [n] original atom indices (ascending unless base is set) */
     const float *x, *y, *z; /* [n] */
     int32_t chain;      /* chain id (asym_id of the walk) */
     double eps;         /* the case's eps (backends round it to their precision) */
     void *aux;
+    /* NULL, or the driver's view of the same atoms in another order (the grid's cell
+     * order), already prepared: prepare_chain must then take every chain-level constant
+     * (a centroid, say) from base, so that a pair's value is the same in both views. */
+    const struct fpr_chain_view *base;
 } fpr_chain_view;
 
 /* Running top-3 of one row: idx are original atom indices, val the ranked values

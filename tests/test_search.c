@@ -197,6 +197,23 @@ static int64_t compare_all_tie3(const fpr_case *c, const char *label, int tie3)
             printf("# %-28s %-16s %lld tokens differ (grid vs brute)\n", label, b->name,
                    (long long)d);
         total += d;
+        if (b->scan_f32) { /* the fused kernel against the backend's plain eval + scan */
+            fpr_frames *fe = NULL;
+            ro.search = FPR_SEARCH_BRUTE;
+            setenv("FRAMEPREC_FUSED", "0", 1);
+            int erc = fpr_frames_compute(c, b, &ro, &fe);
+            unsetenv("FRAMEPREC_FUSED");
+            if (erc)
+                fail_msg("%s eval path: %s", b->name, fpr_errmsg());
+            int64_t de = differences(fb, fe);
+            if (de)
+                printf("# %-28s %-16s %lld tokens differ (fused vs eval path)\n", label,
+                       b->name, (long long)de);
+            total += de;
+            if (tie3)
+                total += check_tie3(c, b, fe, label, "eval path");
+            fpr_frames_free(fe);
+        }
         if (tie3)
             total += check_tie3(c, b, fb, label, "brute") + check_tie3(c, b, fg, label, "grid");
         fpr_frames_free(fb);

@@ -34,6 +34,15 @@ static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
     (void)b;
     (void)cfg;
     mm_aux *m = mm_aux_layout(cv->aux, cv->n, 0);
+    if (cv->base) { /* the same atoms reordered: the same centroid, bit for bit (the sum
+                       below depends on the order) */
+        const mm_aux *m0 = cv->base->aux;
+        m->cx = m0->cx;
+        m->cy = m0->cy;
+        m->cz = m0->cz;
+        mm_fill_f32(m, cv);
+        return FPR_OK;
+    }
     double sx = 0, sy = 0, sz = 0;
     for (int64_t j = 0; j < cv->n; j++) {
         sx += cv->x[j];

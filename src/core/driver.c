@@ -242,6 +242,19 @@ typedef struct run_ctx {
     int fused;              /* use the backend's scan_f32 (FRAMEPREC_FUSED=0: eval path) */
 } run_ctx;
 
+/* One candidate with v <= the third of a full top-3: a value equal to the third that
+ * ranks after it (larger index) only counts (the common case where computed values
+ * tie in bulk, e.g. matmul_bf16's clamped zeros far from the origin); anything else
+ * goes through fpr_top3_insert. */
+static inline void offer_le(fpr_top3 *t, double v, int32_t idx)
+{
+    if (t->n == 3 && v == t->val[2] && idx > t->idx[2]) {
+        t->eq3++;
+        return;
+    }
+    fpr_top3_insert(t, v, idx);
+}
+
 /* The scan of a float32 value block into a running top-3. A value above the current
  * third can neither enter nor tie it, so only v <= third reaches fpr_top3_insert (an
  * equal one is counted in eq3). The vector paths compare 16 (8) values at once
@@ -254,7 +267,7 @@ static void scan_f32_scalar(fpr_top3 *t, const float *v, const int32_t *idx, int
     for (; j < n; j++) {
         if (!(v[j] <= thr))
             continue;
-        fpr_top3_insert(t, (double)v[j], idx[j]);
+        offer_le(t, (double)v[j], idx[j]);
         thr = (float)t->val[2];
     }
 }
@@ -274,7 +287,7 @@ __attribute__((target("avx512f"))) static void scan_f32_avx512(fpr_top3 *t, cons
         while (m) {
             int k = __builtin_ctz(m);
             m &= (__mmask16)(m - 1);
-            fpr_top3_insert(t, (double)v[j + k], idx[j + k]);
+            offer_le(t, (double)v[j + k], idx[j + k]);
         }
         thr = _mm512_set1_ps((float)t->val[2]);
     }
@@ -287,15 +300,31 @@ __attribute__((target("avx2"))) static void scan_f32_avx2(fpr_top3 *t, const flo
 {
     __m256 thr = _mm256_set1_ps((float)t->val[2]);
     for (; j + 16 <= n; j += 16) {
-        __m256 c0 = _mm256_cmp_ps(_mm256_loadu_ps(v + j), thr, _CMP_LE_OQ);
-        __m256 c1 = _mm256_cmp_ps(_mm256_loadu_ps(v + j + 8), thr, _CMP_LE_OQ);
+        __m256 v0 = _mm256_loadu_ps(v + j), v1 = _mm256_loadu_ps(v + j + 8);
+        __m256 c0 = _mm256_cmp_ps(v0, thr, _CMP_LE_OQ);
+        __m256 c1 = _mm256_cmp_ps(v1, thr, _CMP_LE_OQ);
         unsigned m = (unsigned)_mm256_movemask_ps(c0) | (unsigned)_mm256_movemask_ps(c1) << 8;
         if (!m)
             continue;
+        /* every passing lane equal to the third and after it in index: only counts */
+        unsigned eq = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v0, thr, _CMP_EQ_OQ)) |
+                      (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v1, thr, _CMP_EQ_OQ)) << 8;
+        if (eq == m) {
+            __m256i i2 = _mm256_set1_epi32(t->idx[2]);
+            unsigned af =
+                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                    _mm256_loadu_si256((const __m256i *)(idx + j)), i2))) |
+                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                    _mm256_loadu_si256((const __m256i *)(idx + j + 8)), i2))) << 8;
+            if ((af & m) == m) {
+                t->eq3 += __builtin_popcount(m);
+                continue;
+            }
+        }
         while (m) {
             int k = __builtin_ctz(m);
             m &= m - 1;
-            fpr_top3_insert(t, (double)v[j + k], idx[j + k]);
+            offer_le(t, (double)v[j + k], idx[j + k]);
         }
         thr = _mm256_set1_ps((float)t->val[2]);
     }
@@ -326,9 +355,10 @@ void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t 
 static void scan_f64(fpr_top3 *t, const double *v, const int32_t *idx, int64_t n)
 {
     for (int64_t j = 0; j < n; j++) {
-        if (t->n == 3 && !(v[j] <= t->val[2]))
-            continue;
-        fpr_top3_insert(t, v[j], idx[j]);
+        if (t->n < 3)
+            fpr_top3_insert(t, v[j], idx[j]);
+        else if (v[j] <= t->val[2])
+            offer_le(t, v[j], idx[j]);
     }
 }
 
@@ -444,6 +474,16 @@ typedef struct grid {
     int32_t *pos;    /* [n] chain positions, by cell, ascending inside a cell */
     int32_t *cell;   /* [n] cell of each chain position */
     float *box;      /* [ncell][6] lo x, y, z, hi x, y, z of the members */
+    float *rowbox;   /* [ny·nz][6] the same for each row of cells along x */
+    /* Backends with eval_*: the chain's members in cell order (x fastest), so a row of
+     * cells is one contiguous column range of this view (eval and scan over it at
+     * brute-force speed). pv.base is the driver's view: chain-level constants come
+     * from there (the values of a pair do not depend on the view). inv[q] = the
+     * cell-ordered position of chain position q. */
+    fpr_chain_view pv;
+    float *px, *py, *pz;
+    int32_t *pidx, *inv;
+    char *paux;
 } grid;
 
 static void grid_free(grid *g)
@@ -452,10 +492,17 @@ static void grid_free(grid *g)
     free(g->pos);
     free(g->cell);
     free(g->box);
+    free(g->rowbox);
+    free(g->px);
+    free(g->py);
+    free(g->pz);
+    free(g->pidx);
+    free(g->inv);
+    free(g->paux);
     memset(g, 0, sizeof *g);
 }
 
-static int grid_alloc(grid *g, int64_t n)
+static int grid_alloc(grid *g, const fpr_backend *b, int64_t n)
 {
     memset(g, 0, sizeof *g);
     g->n = n;
@@ -466,7 +513,18 @@ static int grid_alloc(grid *g, int64_t n)
     g->pos = fpr_calloc((size_t)n, sizeof(int32_t));
     g->cell = fpr_calloc((size_t)n, sizeof(int32_t));
     g->box = fpr_calloc((size_t)g->cap_cells * 6, sizeof(float));
-    if (!g->cstart || !g->pos || !g->cell || !g->box) {
+    int bad = !g->cstart || !g->pos || !g->cell || !g->box;
+    if (!bad && (b->eval_f32 || b->eval_f64)) {
+        g->px = fpr_calloc((size_t)n, sizeof(float));
+        g->py = fpr_calloc((size_t)n, sizeof(float));
+        g->pz = fpr_calloc((size_t)n, sizeof(float));
+        g->pidx = fpr_calloc((size_t)n, sizeof(int32_t));
+        g->inv = fpr_calloc((size_t)n, sizeof(int32_t));
+        bad = !g->px || !g->py || !g->pz || !g->pidx || !g->inv;
+        if (!bad && b->chain_aux_bytes)
+            bad = !(g->paux = fpr_calloc(b->chain_aux_bytes(b, n) + 64, 1));
+    }
+    if (bad) {
         grid_free(g);
         return FPR_ENOMEM;
     }
@@ -482,7 +540,7 @@ static double cells_for(const double span[3], double h)
 }
 
 /* Builds the cell list of one chain view (arrays from grid_alloc for cv->n atoms). */
-static void grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_chain_view *cv)
+static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_chain_view *cv)
 {
     const int64_t n = cv->n;
     const float *c[3] = {cv->x, cv->y, cv->z};
@@ -549,6 +607,52 @@ static void grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr
     for (int64_t k = ncell; k > 0; k--)
         cs[k] = cs[k - 1];
     cs[0] = 0;
+    /* row boxes: the union of the row's cell boxes */
+    const int64_t nrow = g->ny * g->nz;
+    free(g->rowbox);
+    if (!(g->rowbox = fpr_calloc((size_t)nrow * 6, sizeof(float))))
+        return FPR_ENOMEM;
+    for (int64_t rw = 0; rw < nrow; rw++) {
+        float *rb = g->rowbox + (size_t)rw * 6;
+        for (int w = 0; w < 3; w++) {
+            rb[w] = INFINITY;
+            rb[3 + w] = -INFINITY;
+        }
+        for (int64_t i = 0; i < g->nx; i++) {
+            const float *bx = g->box + (size_t)(rw * g->nx + i) * 6;
+            for (int w = 0; w < 3; w++) {
+                rb[w] = bx[w] < rb[w] ? bx[w] : rb[w];
+                rb[3 + w] = bx[3 + w] > rb[3 + w] ? bx[3 + w] : rb[3 + w];
+            }
+        }
+    }
+    /* the cell-ordered view, prepared by the backend like the driver's own */
+    if (g->px) {
+        for (int64_t k = 0; k < n; k++) {
+            int32_t q = g->pos[k];
+            g->px[k] = c[0][q];
+            g->py[k] = c[1][q];
+            g->pz[k] = c[2][q];
+            g->pidx[k] = cv->idx[q];
+            g->inv[q] = (int32_t)k;
+        }
+        fpr_chain_view *v = &g->pv;
+        memset(v, 0, sizeof *v);
+        v->n = n;
+        v->idx = g->pidx;
+        v->x = g->px;
+        v->y = g->py;
+        v->z = g->pz;
+        v->chain = cv->chain;
+        v->eps = cv->eps;
+        v->aux = g->paux ? (void *)(((uintptr_t)g->paux + 63) & ~(uintptr_t)63) : NULL;
+        v->base = cv;
+        if (b->prepare_chain) {
+            int rc = b->prepare_chain(b, cfg, v);
+            if (rc)
+                return rc;
+        }
+    }
     /* the bound made uniform over the chain: its maximum over the bounding box */
     double bmax = 0;
     if (b->d2_error_bound) {
@@ -569,17 +673,20 @@ static void grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr
     }
     g->bmax = bmax * g_grid_slack;
     /* Worth it? A row must reach at least radius sqrt(Bmax) beyond its neighbours (two
-     * rings); an atom reached through the cells costs some 30 times what a brute-force
-     * pair costs (measured: matmul_bf16 at 45k atoms, 11 s grid against 2.5 s brute), so
-     * when that cube of cells is more than 1/32 of the grid (a bound as loose as
-     * matmul_bf16's or matmul_tf32's, or a small chain) brute force is used. Either
-     * search gives the same result; this only picks the faster. */
+     * rings). Rows of cells are contiguous in the cell-ordered view, so an atom reached
+     * through the grid costs a few times a brute-force pair (measured on 6ZU5's 52,573-
+     * atom 25S chain, all atomized, 1 thread: matmul_tf32 0.70 s grid / 1.39 s brute at
+     * a cube of 0.12 of the cells, 1.22 / 1.35 s at 0.21; matmul_bf16 4.76 / 1.40 s at
+     * 0.97); when that cube is more than 1/5 of the grid (a bound as loose as
+     * matmul_bf16's, matmul_tf32's far from the origin, or a small chain) brute force is
+     * used. Either search gives the same result; this only picks the faster. */
     double reach = sqrt(g->bmax) / h + 2.0;
     double cube = 1;
     const int64_t dims[3] = {g->nx, g->ny, g->nz};
     for (int k = 0; k < 3; k++)
         cube *= fmin(2.0 * reach + 1.0, (double)dims[k]);
-    g->on = !(32.0 * cube >= (double)ncell) || g_grid_force;
+    g->on = !(5.0 * cube >= (double)ncell) || g_grid_force;
+    return FPR_OK;
 }
 
 /* max(0, below, above) without libm's NaN-aware call (no NaN can occur here) */
@@ -738,55 +845,112 @@ static inline double eval_threshold(const fpr_backend *b, const void *cfg, const
 
 static inline void insert_tie_rule(fpr_top3 *t, double v, int32_t idx)
 {
-    if (t->n < 3 || v <= t->val[2]) /* an equal value enters or is counted (eq3) */
+    if (t->n < 3)
         fpr_top3_insert(t, v, idx);
+    else if (v <= t->val[2]) /* an equal value enters or is counted (eq3) */
+        offer_le(t, v, idx);
 }
 
-/* Top-3 of chain row q by the grid, for backends with eval_*. */
+/* Lower bound on D² from the query to any atom of the row of cells (j, k). */
+static inline double row_lb(const grid *g, int64_t j, int64_t k, double qx, double qy, double qz)
+{
+    const float *bx = g->rowbox + (size_t)(k * g->ny + j) * 6;
+    double gx = gap1((double)bx[0] - qx, qx - (double)bx[3]);
+    double gy = gap1((double)bx[1] - qy, qy - (double)bx[4]);
+    double gz = gap1((double)bx[2] - qz, qz - (double)bx[5]);
+    return ((gx * gx + gy * gy) + gz * gz) * LB_DOWN;
+}
+
+/* Evaluates cells i0..i1 of the row (j, k) — one contiguous range of the cell-ordered
+ * view — less the cells at either end whose lower bound exceeds *thr, into t. */
+static void grid_run(const run_ctx *r, const grid *g, void *scratch, void *vbuf, int64_t pq,
+                     int64_t i0, int64_t i1, int64_t j, int64_t k, double *thr, fpr_top3 *t)
+{
+    const fpr_backend *b = r->b;
+    const fpr_chain_view *pv = &g->pv;
+    const double qx = pv->x[pq], qy = pv->y[pq], qz = pv->z[pq];
+    const int64_t row = (k * g->ny + j) * g->nx;
+    while (i0 <= i1 && cell_lb(g, row + i0, qx, qy, qz) > *thr)
+        i0++;
+    while (i1 >= i0 && cell_lb(g, row + i1, qx, qy, qz) > *thr)
+        i1--;
+    if (i0 > i1)
+        return;
+    const int64_t e = g->cstart[row + i1 + 1];
+    for (int64_t s0 = g->cstart[row + i0]; s0 < e; s0 += COL_BLOCK) {
+        const int64_t n = e - s0 < COL_BLOCK ? e - s0 : COL_BLOCK;
+        if (r->fused) {
+            b->scan_f32(b, r->cfg, scratch, pv, pq, s0, n, t);
+        } else if (b->eval_f32) {
+            b->eval_f32(b, r->cfg, scratch, pv, pq, s0, n, vbuf);
+            fpr_top3_scan_f32(t, vbuf, pv->idx + s0, n);
+        } else {
+            b->eval_f64(b, r->cfg, scratch, pv, pq, s0, n, vbuf);
+            scan_f64(t, vbuf, pv->idx + s0, n);
+        }
+        *thr = eval_threshold(b, r->cfg, t, g->bmax);
+    }
+}
+
+/* Top-3 of chain row q by the grid, for backends with eval_*. First the 3×3×3 cells
+ * around the query's (nine runs), which bring the third down; then the rows of cells in
+ * rings of growing Chebyshev distance ρ in (y, z) around the query's row, each row over
+ * the x range |i − a| ≤ X, X the largest R with ring_lb(R) ≤ thr (cells further along
+ * x lie at Chebyshev distance > X, beyond ring_lb(X + 1) > thr), skipping rows whose
+ * box is beyond thr, trimming cells at both ends beyond thr; stopping at the first ρ
+ * with ring_lb(ρ) > thr (every cell of every further row is at least that far). Each
+ * cell is evaluated at most once, and a cell is left out only when its lower bound, or
+ * a ring bound below it, exceeds the running threshold — so the proof above holds. */
 static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *scratch,
                          void *vbuf, const fpr_chain_view *cv, int64_t q, fpr_top3 *t)
 {
-    const fpr_backend *b = r->b;
+    (void)w;
+    (void)cv;
     fpr_top3_init(t);
-    const double qx = cv->x[q], qy = cv->y[q], qz = cv->z[q];
+    const int64_t pq = g->inv[q];
+    const double qx = g->pv.x[pq], qy = g->pv.y[pq], qz = g->pv.z[pq];
     const int64_t cq = g->cell[q];
     const int64_t a = cq % g->nx, bb = (cq / g->nx) % g->ny, c = cq / (g->nx * g->ny);
     int64_t Rmax = g->nx > g->ny ? g->nx : g->ny;
     Rmax = Rmax > g->nz ? Rmax : g->nz;
     double thr = INFINITY;
-    for (int64_t R = 0; R <= Rmax; R++) {
-        double rlb = ring_lb(g, R, a, bb, c, qx, qy, qz);
-        if (rlb > thr || rlb == INFINITY)
+    const int64_t sa0 = a - 1 > 0 ? a - 1 : 0, sa1 = a + 1 < g->nx - 1 ? a + 1 : g->nx - 1;
+    for (int64_t k = c - 1; k <= c + 1; k++)
+        for (int64_t j = bb - 1; j <= bb + 1; j++)
+            if (k >= 0 && k < g->nz && j >= 0 && j < g->ny)
+                grid_run(r, g, scratch, vbuf, pq, sa0, sa1, j, k, &thr, t);
+    int64_t X = 1;
+    while (X < Rmax && !(ring_lb(g, X + 1, a, bb, c, qx, qy, qz) > thr))
+        X++;
+    for (int64_t rho = 0; rho <= Rmax; rho++) {
+        if (rho > 1 && ring_lb(g, rho, a, bb, c, qx, qy, qz) > thr)
             break;
-        size_t nc;
-        int rc = ring_cells(g, w, R, a, bb, c, qx, qy, qz, thr, &nc);
-        if (rc)
-            return rc;
-        for (size_t ci = 0; ci < nc; ci++) {
-            if (w->cells[ci].lb > thr)
-                break; /* sorted: the rest are further */
-            const int32_t *p = g->pos + g->cstart[w->cells[ci].k];
-            const int64_t m = g->cstart[w->cells[ci].k + 1] - g->cstart[w->cells[ci].k];
-            for (int64_t s = 0; s < m;) {
-                int64_t e = s + 1; /* a run of consecutive chain positions */
-                while (e < m && p[e] == p[e - 1] + 1 && e - s < COL_BLOCK)
-                    e++;
-                const int64_t j0 = p[s], len = e - s;
-                if (b->eval_f32) { /* (short runs: eval + insert beats scan_f32's setup) */
-                    float *out = vbuf;
-                    b->eval_f32(b, r->cfg, scratch, cv, q, j0, len, out);
-                    for (int64_t k = 0; k < len; k++)
-                        insert_tie_rule(t, (double)out[k], cv->idx[j0 + k]);
-                } else {
-                    double *out = vbuf;
-                    b->eval_f64(b, r->cfg, scratch, cv, q, j0, len, out);
-                    for (int64_t k = 0; k < len; k++)
-                        insert_tie_rule(t, out[k], cv->idx[j0 + k]);
+        while (X > 1 && ring_lb(g, X, a, bb, c, qx, qy, qz) > thr)
+            X--; /* the threshold fell: fewer cells along x can matter */
+        const int64_t i0 = a - X > 0 ? a - X : 0, i1 = a + X < g->nx - 1 ? a + X : g->nx - 1;
+        const int64_t k0 = c - rho, k1 = c + rho, j0 = bb - rho, j1 = bb + rho;
+        for (int64_t k = k0 > 0 ? k0 : 0; k <= k1 && k < g->nz; k++) {
+            const int kshell = k == k0 || k == k1; /* else only the rows j = j0, j1 */
+            for (int64_t j = j0 > 0 ? j0 : 0; j <= j1 && j < g->ny; j++) {
+                if (!kshell && j != j0 && j != j1) {
+                    if (j < j1)
+                        j = j1 - 1; /* the loop's j++ lands on j1 */
+                    continue;
                 }
-                s = e;
+                if (row_lb(g, j, k, qx, qy, qz) > thr)
+                    continue;
+                if (rho <= 1) { /* the 3×3 seed rows: their middle cells are done */
+                    if (i0 <= sa0 - 1)
+                        grid_run(r, g, scratch, vbuf, pq, i0, sa0 - 1, j, k, &thr, t);
+                    if (sa1 + 1 <= i1)
+                        grid_run(r, g, scratch, vbuf, pq, sa1 + 1, i1, j, k, &thr, t);
+                } else {
+                    grid_run(r, g, scratch, vbuf, pq, i0, i1, j, k, &thr, t);
+                }
             }
-            thr = eval_threshold(b, r->cfg, t, g->bmax);
         }
+        if (k0 <= 0 && k1 >= g->nz - 1 && j0 <= 0 && j1 >= g->ny - 1)
+            break; /* every row visited */
     }
     return FPR_OK;
 }
@@ -1146,7 +1310,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             int64_t n = sl < 0 ? 0 : ch.start[sl + 1] - ch.start[sl];
             if (sl < 0 || r.grids[sl].n || n < g_grid_min_atoms)
                 continue;
-            if ((rc = grid_alloc(&r.grids[sl], n)))
+            if ((rc = grid_alloc(&r.grids[sl], b, n)))
                 goto done;
         }
     }
@@ -1183,8 +1347,10 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             break;
         if (r.grids)
             for (int64_t sl = 0; sl < ch.n_chains; sl++)
-                if (r.grids[sl].n)
-                    grid_build(&r.grids[sl], b, cfg, &r.views[sl]);
+                if (r.grids[sl].n && (rc = grid_build(&r.grids[sl], b, cfg, &r.views[sl])))
+                    break;
+        if (rc)
+            break;
         int err = FPR_OK;
         char errmsg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1) num_threads(jobs)
