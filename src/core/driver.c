@@ -118,13 +118,13 @@ int fpr_chains_build(const fpr_case *c, fpr_chains *ch)
         fpr_chains_free(ch);
         return FPR_ENOMEM;
     }
-    int64_t k = 0;
+    int64_t k = 0; /* one entry per run of equal chain ids (atoms come in chain runs) */
     for (size_t i = 0; i < na; i++)
-        if (c->atom_mask[i])
+        if (c->atom_mask[i] && (k == 0 || ids[k - 1] != ch->chain_of_atom[i]))
             ids[k++] = ch->chain_of_atom[i];
-    qsort(ids, (size_t)npresent, sizeof(int32_t), cmp_i32);
+    qsort(ids, (size_t)k, sizeof(int32_t), cmp_i32);
     int64_t nc = 0;
-    for (int64_t i = 0; i < npresent; i++)
+    for (int64_t i = 0; i < k; i++)
         if (i == 0 || ids[i] != ids[i - 1])
             ids[nc++] = ids[i];
     ch->n_chains = nc;
@@ -134,14 +134,20 @@ int fpr_chains_build(const fpr_case *c, fpr_chains *ch)
         fpr_chains_free(ch);
         return FPR_ENOMEM;
     }
+    int32_t last_key = 0;
+    int64_t last_slot = -1;
     for (size_t i = 0; i < na; i++) {
         ch->pos_in_chain[i] = -1;
         ch->chain_slot[i] = -1;
         if (!c->atom_mask[i])
             continue;
         int32_t key = ch->chain_of_atom[i];
-        const int32_t *hit = bsearch(&key, ids, (size_t)nc, sizeof(int32_t), cmp_i32);
-        ch->chain_slot[i] = hit - ids;
+        if (last_slot < 0 || key != last_key) {
+            const int32_t *hit = bsearch(&key, ids, (size_t)nc, sizeof(int32_t), cmp_i32);
+            last_key = key;
+            last_slot = hit - ids;
+        }
+        ch->chain_slot[i] = last_slot;
         ch->start[ch->chain_slot[i] + 1]++;
     }
     for (int64_t s = 0; s < nc; s++)
@@ -1270,7 +1276,11 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
         r.rows[k].pos = ch.pos_in_chain[sa];
         k++;
     }
-    qsort(r.rows, (size_t)nrows, sizeof(row_item), cmp_row);
+    int sorted = 1; /* usually already in chain order: skip the sort */
+    for (int64_t i = 1; i < nrows && sorted; i++)
+        sorted = cmp_row(&r.rows[i - 1], &r.rows[i]) <= 0;
+    if (!sorted)
+        qsort(r.rows, (size_t)nrows, sizeof(row_item), cmp_row);
     r.nrows = nrows;
     /* Work items: runs of at most row_block rows of one chain. */
     for (int64_t i = 0; i < nrows; i++)

@@ -16,6 +16,7 @@
 #include <gmp.h>
 #include <math.h>
 #include <mpfr.h>
+#include <string.h>
 
 #include "study/study.h"
 
@@ -46,12 +47,14 @@ static int split_f32(float f, int32_t *m, int *e)
         *e = NONE_E;
         return 1;
     }
-    if (!isfinite(f) || fabsf(f) < 0x1p-60f)
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t be = (u >> 23) & 0xff; /* biased exponent: f = ±1.frac·2^(be−127) */
+    if (be == 0xff || be < 127 - 60) /* not finite, or below 2^-60 (subnormals too) */
         return 0;
-    int ex;
-    float fr = frexpf(f, &ex); /* f = fr·2^ex, 0.5 ≤ |fr| < 1: fr·2^24 is an integer */
-    *m = (int32_t)(fr * 0x1p24f);
-    *e = ex - 24;
+    int32_t mag = (int32_t)((u & 0x7fffff) | 0x800000);
+    *m = u >> 31 ? -mag : mag; /* f = m·2^(be−150) exactly */
+    *e = (int)be - 150;
     return 1;
 }
 
