@@ -442,7 +442,11 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
  * and every member at or below it is collected: the exact ranking of the collection
  * is the exact ranking of the chain (picks, tie groups, margins). */
 enum { GRID_MIN_ATOMS_DEFAULT = 96 };
-static const double GRID_OCC = 3.0; /* atoms per cell of the bounding box, on average */
+/* Cells the arrays hold per atom: room to refine h where atoms cluster (28 bytes a
+ * cell: memory stays linear in the chain's atoms). */
+enum { GRID_CELLS_PER_ATOM = 8 };
+static const double GRID_OCC = 3.0;
+static const double GRID_H_PER_REACH = 0.25; /* cell edge ≥ this × sqrt(bmax) */ /* atoms per cell of the bounding box, on average */
 static const double LB_DOWN = 1.0 - 0x1p-48;
 static const double TRUTH_K = 1.0 + 0x1p-48;
 
@@ -512,7 +516,7 @@ static int grid_alloc(grid *g, const fpr_backend *b, int64_t n)
 {
     memset(g, 0, sizeof *g);
     g->n = n;
-    g->cap_cells = 2 * n + 8;
+    g->cap_cells = GRID_CELLS_PER_ATOM * n + 8;
     if (g->cap_cells > INT32_MAX - 1)
         g->cap_cells = INT32_MAX - 1;
     g->cstart = fpr_calloc((size_t)g->cap_cells + 1, sizeof(int32_t));
@@ -564,6 +568,25 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
         span[k] = (double)hi[k] - (double)lo[k];
         smax = fmax(smax, span[k]);
     }
+    /* the bound made uniform over the chain: its maximum over the bounding box */
+    double bmax = 0;
+    if (b->d2_error_bound) {
+        double absmax = 0; /* as the study passes it: half the largest coordinate span */
+        for (int k = 0; k < 3; k++)
+            absmax = fmax(absmax, 0.5 * span[k]);
+        for (int ci = 0; ci < 8; ci++)
+            for (int cj = 0; cj < 8; cj++) {
+                float xi[3], xj[3];
+                for (int k = 0; k < 3; k++) {
+                    xi[k] = (ci >> k) & 1 ? hi[k] : lo[k];
+                    xj[k] = (cj >> k) & 1 ? hi[k] : lo[k];
+                }
+                double B = b->d2_error_bound(b, cfg, xi, xj, absmax);
+                bmax = B >= bmax ? B : (B < bmax ? bmax : INFINITY); /* NaN -> inf */
+            }
+        bmax += 4.0 * (fabs(cv->eps) + 1e-8);
+    }
+    g->bmax = bmax * g_grid_slack;
     double h = 1.0;
     if (smax > 0) {
         for (int k = 0; k < 3; k++)
@@ -571,6 +594,38 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
         h = cbrt(vol * GRID_OCC / (double)n);
         while (cells_for(span, h) > (double)g->cap_cells)
             h *= 1.25;
+        /* Atoms cluster (a chain in a large box): refine h by the occupancy of the
+         * non-empty cells, within the cells the arrays hold. */
+        for (int it = 0; it < 4; it++) {
+            const int64_t nx = (int64_t)(span[0] / h) + 1, ny = (int64_t)(span[1] / h) + 1;
+            const int64_t nz = (int64_t)(span[2] / h) + 1, nc = nx * ny * nz;
+            memset(g->cstart, 0, ((size_t)nc + 1) * sizeof(int32_t));
+            int64_t used = 0;
+            for (int64_t j = 0; j < n; j++) {
+                int64_t ix = (int64_t)(((double)c[0][j] - g->lo[0]) / h);
+                int64_t iy = (int64_t)(((double)c[1][j] - g->lo[1]) / h);
+                int64_t iz = (int64_t)(((double)c[2][j] - g->lo[2]) / h);
+                ix = ix < nx ? ix : nx - 1;
+                iy = iy < ny ? iy : ny - 1;
+                iz = iz < nz ? iz : nz - 1;
+                int32_t *cnt = &g->cstart[(iz * ny + iy) * nx + ix];
+                used += *cnt == 0;
+                *cnt = 1;
+            }
+            double occ = (double)n / (double)(used ? used : 1);
+            if (occ <= 2.0 * GRID_OCC)
+                break;
+            double hn = h * cbrt(GRID_OCC / occ);
+            while (cells_for(span, hn) > (double)g->cap_cells)
+                hn *= 1.1;
+            if (!(hn < 0.9 * h))
+                break;
+            h = hn;
+        }
+        /* a loose bound reaches sqrt(bmax) anyway: cells much smaller than that only
+         * shorten the runs */
+        double hb = GRID_H_PER_REACH * sqrt(g->bmax);
+        h = hb > h && hb < INFINITY ? hb : h;
     }
     g->h = h;
     g->nx = (int64_t)(span[0] / h) + 1;
@@ -659,25 +714,6 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
                 return rc;
         }
     }
-    /* the bound made uniform over the chain: its maximum over the bounding box */
-    double bmax = 0;
-    if (b->d2_error_bound) {
-        double absmax = 0; /* as the study passes it: half the largest coordinate span */
-        for (int k = 0; k < 3; k++)
-            absmax = fmax(absmax, 0.5 * span[k]);
-        for (int ci = 0; ci < 8; ci++)
-            for (int cj = 0; cj < 8; cj++) {
-                float xi[3], xj[3];
-                for (int k = 0; k < 3; k++) {
-                    xi[k] = (ci >> k) & 1 ? hi[k] : lo[k];
-                    xj[k] = (cj >> k) & 1 ? hi[k] : lo[k];
-                }
-                double B = b->d2_error_bound(b, cfg, xi, xj, absmax);
-                bmax = B >= bmax ? B : (B < bmax ? bmax : INFINITY); /* NaN -> inf */
-            }
-        bmax += 4.0 * (fabs(cv->eps) + 1e-8);
-    }
-    g->bmax = bmax * g_grid_slack;
     /* Worth it? A row must reach at least radius sqrt(Bmax) beyond its neighbours (two
      * rings). Rows of cells are contiguous in the cell-ordered view, so an atom reached
      * through the grid costs a few times a brute-force pair (measured on 6ZU5's 52,573-
@@ -867,6 +903,8 @@ static inline double row_lb(const grid *g, int64_t j, int64_t k, double qx, doub
     return ((gx * gx + gy * gy) + gz * gz) * LB_DOWN;
 }
 
+enum { GRID_FUSED_MIN = 48 };
+
 /* Evaluates cells i0..i1 of the row (j, k) — one contiguous range of the cell-ordered
  * view — less the cells at either end whose lower bound exceeds *thr, into t. */
 static void grid_run(const run_ctx *r, const grid *g, void *scratch, void *vbuf, int64_t pq,
@@ -885,7 +923,7 @@ static void grid_run(const run_ctx *r, const grid *g, void *scratch, void *vbuf,
     const int64_t e = g->cstart[row + i1 + 1];
     for (int64_t s0 = g->cstart[row + i0]; s0 < e; s0 += COL_BLOCK) {
         const int64_t n = e - s0 < COL_BLOCK ? e - s0 : COL_BLOCK;
-        if (r->fused) {
+        if (r->fused && n >= GRID_FUSED_MIN) { /* short runs: eval + scan is cheaper */
             b->scan_f32(b, r->cfg, scratch, pv, pq, s0, n, t);
         } else if (b->eval_f32) {
             b->eval_f32(b, r->cfg, scratch, pv, pq, s0, n, vbuf);
