@@ -536,7 +536,6 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     ro.jobs = o->jobs;
     ro.search = o->search;
     progress(x, key, x->ref->name);
-    double P0 = fpr_now();
     if ((rc = fpr_frames_compute(c, x->ref, &ro, &truth)))
         goto done;
     run.truth_seconds = truth->seconds;
@@ -578,7 +577,6 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             b->cfg_free(cfg);
         cmp_b[i] = b;
     }
-    double P1 = fpr_now();
     /* The comparisons, one backend per thread: each is serial inside (its sums are the
      * same for any thread count) and touches only its own metrics and token arrays. */
     {
@@ -666,10 +664,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             run.b[i].m.orig_flips = fl;
         }
     }
-    double P2 = fpr_now();
     rc = fpr_results_write_run(work_path, &x->hdr, &run, tok, truth, c);
-    if (getenv("FRAMEPREC_PHASES"))
-        fprintf(stderr, "PH %s frames %.3f compare %.3f write %.3f\n", key, P1 - P0, P2 - P1, fpr_now() - P2);
 done:
     for (size_t i = 0; i < nrow; i++) {
         if (fr)
@@ -1196,8 +1191,6 @@ int fpr_study_run_all(const fpr_study_opts *o)
         if ((int)(pr->k % (size_t)o->shard_n) != o->shard_i)
             continue;
         if (base_ci != pr->ci) {
-            if (getenv("FRAMEPREC_PHASES"))
-                fprintf(stderr, "PH at %.3f reading %s\n", fpr_now() - x.t0, cases[pr->ci]);
             fpr_case_free(base);
             base = NULL;
             base_ci = pr->ci;
@@ -1234,9 +1227,6 @@ int fpr_study_run_all(const fpr_study_opts *o)
     }
     char res[4096 + 32];
     snprintf(res, sizeof res, "%s/results.h5", o->outdir);
-    double Q0 = fpr_now();
-    if (getenv("FRAMEPREC_PHASES"))
-        fprintf(stderr, "PH runs-done %.3f\n", Q0 - x.t0);
     if ((rc = fpr_results_join((const char *const *)work, nwork, &x.hdr, res)))
         goto out;
     fpr_study_results *r = NULL;
@@ -1248,8 +1238,6 @@ int fpr_study_run_all(const fpr_study_opts *o)
     if (!rc && !o->no_report)
         rc = fpr_report_write(r, o->outdir);
     fpr_study_results_free(r);
-    if (getenv("FRAMEPREC_PHASES"))
-        fprintf(stderr, "PH join+read+summary+report %.3f\n", fpr_now() - Q0);
     if (!rc && !o->keep_work) {
         /* every work file goes, also stale ones of an older plan (the lock is ours) */
         DIR *d = opendir(workdir);
