@@ -413,12 +413,18 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
 
 /* ------------------------------------------------------------------ the grid (SPEC §12) */
 /* --search grid: per chain and sample a uniform cell list (cell edge h, cells numbered
- * x fastest), each non-empty cell with the exact bounding box of its members. A row
- * visits the cells around its own in Chebyshev rings R = 0, 1, 2, …; inside a ring the
- * cells that can still matter are visited in ascending order of their lower-bound
- * distance. Nothing is approximated: the grid only decides which candidates are never
- * evaluated, and it leaves out a candidate only when it is proved to rank after the
- * row's current third, hence after the final one.
+ * x fastest), each non-empty cell with the exact bounding box of its members, each row
+ * of cells along x with the box of its cells. For backends with eval_* the chain's
+ * members are also held in cell order (a second chain view, prepared by the backend), so
+ * a run of cells along x is one contiguous column range, evaluated and scanned like a
+ * brute-force block (grid_row_eval: the 3×3×3 cells around the query first, then rows
+ * of cells in rings around the query's row, trimmed at both ends by the cells' lower
+ * bounds). The truth visits cells in Chebyshev rings R = 0, 1, 2, …, inside a ring in
+ * ascending order of their lower-bound distance. Nothing is approximated: the grid only
+ * decides which candidates are never evaluated, and it leaves out a candidate only when
+ * it is proved to rank after the row's current third, hence after the final one; every
+ * candidate whose value can equal the final third is evaluated, so the count of ties at
+ * the third (fpr_top3.eq3) is brute force's too.
  *
  * The proof, for a backend with computed value v and value map g = value_to_d2
  * (non-decreasing, |g(v_j) − D²_j| ≤ B_j = d2_error_bound): let Bmax ≥ B_j for every
@@ -431,8 +437,9 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
  * exact — a member with v_j = t and a smaller index is never left out, since the test
  * is strict. L is computed so that it never exceeds the real bound: the cell's box gap
  * (differences of float32 in binary64, three squares, two sums: ≤ 6 roundings, so
- * × (1 − 2^-48)), and for rings not yet reached ((R−1)·h − 2δ)², δ the largest error
- * of the cell assignment (x − lo)/h in binary64 (≤ 2^-52·span; δ = 2^-45·span). g(t) +
+ * × (1 − 2^-48); a row's box likewise), and for rings not yet reached ((R−1)·h − 2δ)²,
+ * δ the largest error of the cell assignment (x − lo)/h in binary64 (≤ 2^-52·span;
+ * δ = 2^-45·span). g(t) +
  * Bmax is raised by 2^-40·(|g| + t² + Bmax) for its own rounding.
  *
  * Backends without eval_* but with cands_top3 (the truth) rank exactly: the row
