@@ -769,15 +769,18 @@ static inline double ring_lb(const grid *g, int64_t R, int64_t a, int64_t b, int
     const double q[3] = {qx, qy, qz};
     double gmin = INFINITY, slack = g->delta;
     for (int k = 0; k < 3; k++) {
+        /* (no NaN can occur: ternaries instead of libm's fmin/fmax calls) */
         if (cell[k] + R <= dims[k] - 1) {
-            double f = g->lo[k] + (double)(cell[k] + R) * g->h;
-            gmin = fmin(gmin, f - q[k]);
-            slack = fmax(slack, 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + R) * g->h));
+            double f = g->lo[k] + (double)(cell[k] + R) * g->h, d = f - q[k];
+            double sl = 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + R) * g->h);
+            gmin = d < gmin ? d : gmin;
+            slack = sl > slack ? sl : slack;
         }
         if (cell[k] - R >= 0) {
-            double f = g->lo[k] + (double)(cell[k] - R + 1) * g->h;
-            gmin = fmin(gmin, q[k] - f);
-            slack = fmax(slack, 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + 1) * g->h));
+            double f = g->lo[k] + (double)(cell[k] - R + 1) * g->h, d = q[k] - f;
+            double sl = 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + 1) * g->h);
+            gmin = d < gmin ? d : gmin;
+            slack = sl > slack ? sl : slack;
         }
     }
     if (gmin == INFINITY)
@@ -943,8 +946,9 @@ static void grid_run(const run_ctx *r, const grid *g, void *scratch, void *vbuf,
     }
 }
 
-/* Top-3 of chain row q by the grid, for backends with eval_*. First the 3×3×3 cells
- * around the query's (nine runs), which bring the third down; then the rows of cells in
+/* Top-3 of chain row q by the grid, for backends with eval_*. First the cells a − 1 ..
+ * a + 1 of the query's own row (the 3×3×3 cells around it where those hold fewer than
+ * three atoms), which bring the third down; then the rows of cells in
  * rings of growing Chebyshev distance ρ in (y, z) around the query's row, each row over
  * the x range |i − a| ≤ X, X the largest R with ring_lb(R) ≤ thr (cells further along
  * x lie at Chebyshev distance > X, beyond ring_lb(X + 1) > thr), skipping rows whose
@@ -965,17 +969,26 @@ static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *sc
     int64_t Rmax = g->nx > g->ny ? g->nx : g->ny;
     Rmax = Rmax > g->nz ? Rmax : g->nz;
     double thr = INFINITY;
+    /* the seed: the query's own row of cells, a − 1 .. a + 1; where that holds fewer than
+     * three atoms, the 3×3 rows around it too */
     const int64_t sa0 = a - 1 > 0 ? a - 1 : 0, sa1 = a + 1 < g->nx - 1 ? a + 1 : g->nx - 1;
-    for (int64_t k = c - 1; k <= c + 1; k++)
-        for (int64_t j = bb - 1; j <= bb + 1; j++)
-            if (k >= 0 && k < g->nz && j >= 0 && j < g->ny)
-                grid_run(r, g, scratch, vbuf, pq, sa0, sa1, j, k, &thr, t);
+    grid_run(r, g, scratch, vbuf, pq, sa0, sa1, bb, c, &thr, t);
+    int seed9 = t->n < 3;
+    if (seed9)
+        for (int64_t k = c - 1; k <= c + 1; k++)
+            for (int64_t j = bb - 1; j <= bb + 1; j++)
+                if (k >= 0 && k < g->nz && j >= 0 && j < g->ny && (j != bb || k != c))
+                    grid_run(r, g, scratch, vbuf, pq, sa0, sa1, j, k, &thr, t);
     int64_t X = 1;
     while (X < Rmax && !(ring_lb(g, X + 1, a, bb, c, qx, qy, qz) > thr))
         X++;
     for (int64_t rho = 0; rho <= Rmax; rho++) {
         if (rho > 1 && ring_lb(g, rho, a, bb, c, qx, qy, qz) > thr)
             break;
+        if (rho == 0 && X <= 1)
+            continue; /* the seed covered this row's cells within reach */
+        if (rho == 1 && X <= 1 && seed9)
+            continue; /* and these */
         while (X > 1 && ring_lb(g, X, a, bb, c, qx, qy, qz) > thr)
             X--; /* the threshold fell: fewer cells along x can matter */
         const int64_t i0 = a - X > 0 ? a - X : 0, i1 = a + X < g->nx - 1 ? a + X : g->nx - 1;
@@ -990,7 +1003,7 @@ static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *sc
                 }
                 if (row_lb(g, j, k, qx, qy, qz) > thr)
                     continue;
-                if (rho <= 1) { /* the 3×3 seed rows: their middle cells are done */
+                if (rho == 0 || (rho == 1 && seed9)) { /* seed rows: middle cells done */
                     if (i0 <= sa0 - 1)
                         grid_run(r, g, scratch, vbuf, pq, i0, sa0 - 1, j, k, &thr, t);
                     if (sa1 + 1 <= i1)
