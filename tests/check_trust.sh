@@ -145,6 +145,8 @@ expect 2 "another frameprec process is writing this directory" "a second study i
     "$FP" study "$T/lig.h5" -q -o "$T/lk"
 expect 2 "another frameprec process is writing this directory" "a merge into a locked -o is refused" -- \
     "$FP" merge -o "$T/lk" "$T/m0" "$T/m1"
+expect 2 "another frameprec process is writing this directory" "a report into a locked -o is refused" -- \
+    "$FP" report "$T/m0" -o "$T/lk"
 wait $pid && ok "the first study finishes" || { bad "the first study failed"; cat "$T/lk.log"; }
 
 # --- option values: each gets its own message

@@ -41,8 +41,12 @@ int fpr_cmd_report(int argc, char **argv)
         rc = fpr_results_read(argv[optind], &r);
     if (!rc)
         rc = fpr_mkdir_p(outdir);
+    int lockfd = -1; /* not into a directory a study or merge is writing */
+    if (!rc)
+        rc = fpr_dir_lock(outdir, &lockfd);
     if (!rc)
         rc = fpr_report_write(r, outdir);
+    fpr_dir_unlock(lockfd);
     fpr_study_results_free(r);
     return rc ? fpr_cli_fail("report", rc) : 0;
 }
