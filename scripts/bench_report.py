@@ -261,9 +261,14 @@ def main():
                 G.append("- `%s` %d-atom case under 2 s (%d threads): compute %.3f s, whole process %.2f s → %s" % (
                     b, big["n_atom"], J, rJ["seconds"], w or 0,
                     "met" if w is not None and w < 2 else "MISSED"))
-            rss = max([(r.get("rss_kb") or 0) for (f, bb, j), r in res.items() if bb == b] or [0]) / 1024.0
-            G.append("- `%s` peak RSS under 64 MB (largest over all cases run): %.1f MB → %s" % (
-                b, rss, "met" if rss < 64 else "MISSED"))
+            # the goal (issue 8) is the 45k-atom case's; the largest real case is reported beside it
+            mine = [r for r in runs if r.get("backend") == b and r.get("rc") == 0]
+            rss = max([(r.get("rss_kb") or 0) for r in mine if r["file"] == big["file"]] or [0]) / 1024.0
+            G.append("- `%s` peak RSS under 64 MB (%d-atom case, every search and thread count run): "
+                     "%.1f MB → %s" % (b, big["n_atom"], rss, "met" if rss < 64 else "MISSED"))
+            top = max([(r.get("rss_kb") or 0, r["file"]) for r in mine] or [(0, "")])
+            name = next((c["name"] for c in cases if c["file"] == top[1]), top[1])
+            G.append("  - largest over every case run: %.1f MB (%s)" % (top[0] / 1024.0, name))
     if ten:
         e = res.get((ten["file"], "exact_diff", J))
         o = tres.get((ten["file"], "orig"))
