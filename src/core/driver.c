@@ -368,6 +368,13 @@ static void scan_f64(fpr_top3 *t, const double *v, const int32_t *idx, int64_t n
     }
 }
 
+/* The fused kernels' seed window of chain position q: [*w0, *w1). */
+static inline void seed_window(int64_t q, int64_t n, int64_t *w0, int64_t *w1)
+{
+    *w0 = q - SEED_WINDOW > 0 ? q - SEED_WINDOW : 0;
+    *w1 = q + SEED_WINDOW + 1 < n ? q + SEED_WINDOW + 1 : n;
+}
+
 /* Top-3 of rows r0..r1 (one chain) by eval + scan. Column blocks are the outer
  * loop, so a block of coordinates (12 KB) stays in L1 while every row of the work
  * item is evaluated against it; each row still sees its columns in ascending
@@ -379,9 +386,8 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
     for (int64_t i = r0; i < r1; i++) {
         fpr_top3_init(&r->top[i]);
         if (r->fused) { /* seed window first: the third falls fast */
-            int64_t q = r->rows[i].pos;
-            int64_t w0 = q - SEED_WINDOW > 0 ? q - SEED_WINDOW : 0;
-            int64_t w1 = q + SEED_WINDOW + 1 < cv->n ? q + SEED_WINDOW + 1 : cv->n;
+            int64_t q = r->rows[i].pos, w0, w1;
+            seed_window(q, cv->n, &w0, &w1);
             b->scan_f32(b, r->cfg, scratch, cv, q, w0, w1 - w0, &r->top[i]);
         }
     }
@@ -391,9 +397,8 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
             int64_t q = r->rows[i].pos;
             if (r->fused) { /* the block less the seed window, which was offered already:
                                every column is offered once (eq3 counts each once) */
-                int64_t w0 = q - SEED_WINDOW > 0 ? q - SEED_WINDOW : 0;
-                int64_t w1 = q + SEED_WINDOW + 1 < cv->n ? q + SEED_WINDOW + 1 : cv->n;
-                int64_t e = j0 + n;
+                int64_t w0, w1, e = j0 + n;
+                seed_window(q, cv->n, &w0, &w1);
                 int64_t a1 = e < w0 ? e : w0; /* [j0, a1) before the window */
                 if (a1 > j0)
                     b->scan_f32(b, r->cfg, scratch, cv, q, j0, a1 - j0, &r->top[i]);
@@ -417,9 +422,8 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
  * of cells along x with the box of its cells. For backends with eval_* the chain's
  * members are also held in cell order (a second chain view, prepared by the backend), so
  * a run of cells along x is one contiguous column range, evaluated and scanned like a
- * brute-force block (grid_row_eval: the 3×3×3 cells around the query first, then rows
- * of cells in rings around the query's row, trimmed at both ends by the cells' lower
- * bounds). The truth visits cells in Chebyshev rings R = 0, 1, 2, …, inside a ring in
+ * brute-force block (grid_row_eval: the query's own row of cells first, then rows of
+ * cells in rings around it, trimmed at both ends by the cells' lower bounds). The truth visits cells in Chebyshev rings R = 0, 1, 2, …, inside a ring in
  * ascending order of their lower-bound distance. Nothing is approximated: the grid only
  * decides which candidates are never evaluated, and it leaves out a candidate only when
  * it is proved to rank after the row's current third, hence after the final one; every
@@ -439,8 +443,8 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
  * (differences of float32 in binary64, three squares, two sums: ≤ 6 roundings, so
  * × (1 − 2^-48); a row's box likewise), and for rings not yet reached ((R−1)·h − 2δ)²,
  * δ the largest error of the cell assignment (x − lo)/h in binary64 (≤ 2^-52·span;
- * δ = 2^-45·span). g(t) +
- * Bmax is raised by 2^-40·(|g| + t² + Bmax) for its own rounding.
+ * δ = 2^-45·span). g(t) + Bmax is raised by 2^-40·(|g| + t² + Bmax) for its own
+ * rounding.
  *
  * Backends without eval_* but with cands_top3 (the truth) rank exactly: the row
  * collects every member whose binary64 D² estimate ĥ is ≤ T = fl(ĥ_(4)·(1 + 2^-48)),
@@ -452,8 +456,8 @@ enum { GRID_MIN_ATOMS_DEFAULT = 96 };
 /* Cells the arrays hold per atom: room to refine h where atoms cluster (28 bytes a
  * cell: memory stays linear in the chain's atoms). */
 enum { GRID_CELLS_PER_ATOM = 8 };
-static const double GRID_OCC = 3.0;
-static const double GRID_H_PER_REACH = 0.25; /* cell edge ≥ this × sqrt(bmax) */ /* atoms per cell of the bounding box, on average */
+static const double GRID_OCC = 3.0;         /* atoms per non-empty cell, about */
+static const double GRID_H_PER_REACH = 0.25; /* cell edge ≥ this × sqrt(bmax) */
 static const double LB_DOWN = 1.0 - 0x1p-48;
 static const double TRUTH_K = 1.0 + 0x1p-48;
 
@@ -548,6 +552,14 @@ static int grid_alloc(grid *g, const fpr_backend *b, int64_t n)
     return FPR_OK;
 }
 
+/* Cell coordinate of x along one axis: floor((x − lo)/h) in binary64, clamped to the
+ * last cell (the one place the assignment is computed, for the proof's δ). */
+static inline int64_t cell_coord(float x, double lo, double h, int64_t n)
+{
+    int64_t i = (int64_t)(((double)x - lo) / h);
+    return i < n ? i : n - 1;
+}
+
 static double cells_for(const double span[3], double h)
 {
     double c = 1;
@@ -609,12 +621,9 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
             memset(g->cstart, 0, ((size_t)nc + 1) * sizeof(int32_t));
             int64_t used = 0;
             for (int64_t j = 0; j < n; j++) {
-                int64_t ix = (int64_t)(((double)c[0][j] - g->lo[0]) / h);
-                int64_t iy = (int64_t)(((double)c[1][j] - g->lo[1]) / h);
-                int64_t iz = (int64_t)(((double)c[2][j] - g->lo[2]) / h);
-                ix = ix < nx ? ix : nx - 1;
-                iy = iy < ny ? iy : ny - 1;
-                iz = iz < nz ? iz : nz - 1;
+                int64_t ix = cell_coord(c[0][j], g->lo[0], h, nx);
+                int64_t iy = cell_coord(c[1][j], g->lo[1], h, ny);
+                int64_t iz = cell_coord(c[2][j], g->lo[2], h, nz);
                 int32_t *cnt = &g->cstart[(iz * ny + iy) * nx + ix];
                 used += *cnt == 0;
                 *cnt = 1;
@@ -643,12 +652,9 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
     int32_t *cs = g->cstart;
     memset(cs, 0, ((size_t)ncell + 1) * sizeof(int32_t));
     for (int64_t j = 0; j < n; j++) {
-        int64_t ix = (int64_t)(((double)c[0][j] - g->lo[0]) / h);
-        int64_t iy = (int64_t)(((double)c[1][j] - g->lo[1]) / h);
-        int64_t iz = (int64_t)(((double)c[2][j] - g->lo[2]) / h);
-        ix = ix < g->nx ? ix : g->nx - 1;
-        iy = iy < g->ny ? iy : g->ny - 1;
-        iz = iz < g->nz ? iz : g->nz - 1;
+        int64_t ix = cell_coord(c[0][j], g->lo[0], h, g->nx);
+        int64_t iy = cell_coord(c[1][j], g->lo[1], h, g->ny);
+        int64_t iz = cell_coord(c[2][j], g->lo[2], h, g->nz);
         int32_t cell = (int32_t)((iz * g->ny + iy) * g->nx + ix);
         g->cell[j] = cell;
         cs[cell + 1]++;
@@ -993,24 +999,21 @@ static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *sc
             X--; /* the threshold fell: fewer cells along x can matter */
         const int64_t i0 = a - X > 0 ? a - X : 0, i1 = a + X < g->nx - 1 ? a + X : g->nx - 1;
         const int64_t k0 = c - rho, k1 = c + rho, j0 = bb - rho, j1 = bb + rho;
+        const int seeded = rho == 0 || (rho == 1 && seed9); /* middle cells done */
         for (int64_t k = k0 > 0 ? k0 : 0; k <= k1 && k < g->nz; k++) {
-            const int kshell = k == k0 || k == k1; /* else only the rows j = j0, j1 */
-            for (int64_t j = j0 > 0 ? j0 : 0; j <= j1 && j < g->ny; j++) {
-                if (!kshell && j != j0 && j != j1) {
-                    if (j < j1)
-                        j = j1 - 1; /* the loop's j++ lands on j1 */
+            /* the ring's rows: every j on its two k faces, else only j = j0 and j1 */
+            const int64_t step = k == k0 || k == k1 || rho == 0 ? 1 : 2 * rho;
+            for (int64_t j = j0; j <= j1; j += step) {
+                if (j < 0 || j >= g->ny || row_lb(g, j, k, qx, qy, qz) > thr)
                     continue;
-                }
-                if (row_lb(g, j, k, qx, qy, qz) > thr)
-                    continue;
-                if (rho == 0 || (rho == 1 && seed9)) { /* seed rows: middle cells done */
-                    if (i0 <= sa0 - 1)
-                        grid_run(r, g, scratch, vbuf, pq, i0, sa0 - 1, j, k, &thr, t);
-                    if (sa1 + 1 <= i1)
-                        grid_run(r, g, scratch, vbuf, pq, sa1 + 1, i1, j, k, &thr, t);
-                } else {
+                if (!seeded) {
                     grid_run(r, g, scratch, vbuf, pq, i0, i1, j, k, &thr, t);
+                    continue;
                 }
+                if (i0 <= sa0 - 1)
+                    grid_run(r, g, scratch, vbuf, pq, i0, sa0 - 1, j, k, &thr, t);
+                if (sa1 + 1 <= i1)
+                    grid_run(r, g, scratch, vbuf, pq, sa1 + 1, i1, j, k, &thr, t);
             }
         }
         if (k0 <= 0 && k1 >= g->nz - 1 && j0 <= 0 && j1 >= g->ny - 1)
