@@ -60,6 +60,14 @@ const char *fpr_simd_name(int level);
  * (src/core/driver.c). Same result as inserting every value with fpr_top3_insert. */
 void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t n);
 
+/* --search grid's memory, per chain atom at most (src/core/driver.c): the cell arrays
+ * (FPR_GRID_CELLS_PER_ATOM cells of 4 + 24 bytes, and row boxes of 24 bytes per row,
+ * at most one row per cell), the chain tables and cell-ordered coordinates (28 bytes),
+ * and the backend's per-atom data twice (the driver's view and the cell-ordered one;
+ * at most 80 bytes each, matmul_bf16x3's 20 floats). fpr_case_working_set adds it. */
+enum { FPR_GRID_CELLS_PER_ATOM = 8 };
+#define FPR_GRID_BYTES_PER_ATOM (FPR_GRID_CELLS_PER_ATOM * (4.0 + 24.0 + 24.0) + 28.0 + 2 * 80.0)
+
 /* Test hooks of --search grid (SPEC §12), for tests/test_driver.c only: scale of the
  * error-bound slack in the stopping rule (1 = the rigorous rule; 0 removes it, the
  * sabotage test) and the smallest chain the grid is used for (smaller chains are

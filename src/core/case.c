@@ -38,8 +38,10 @@ uint64_t fpr_case_working_set(int64_t S, int64_t n_atom, int64_t n_token)
     /* That sum is what the arrays take; the peak RSS of `frames` measured 1.6-1.8x it
      * plus ~15 MB for the process (read/convert buffers, row tables, HDF5's caches:
      * 100,000 atoms all atomized, truth 57 MB, fp64 51 MB; 200,000 fp64 88 MB; -j 8
-     * adds < 1 MB). So --max-memory is a bound: twice the sum plus 24 MiB. */
-    bytes = 2.0 * bytes + 24.0 * 1048576.0;
+     * adds < 1 MB). So --max-memory is a bound: twice the sum plus 24 MiB, plus the
+     * grid search's own arrays (allocated as counted, no overhead to double; measured
+     * without it: matmul_bf16x3 on 6ZU5 all-atomized peaked at 113 MB over 99 MB). */
+    bytes = 2.0 * bytes + 24.0 * 1048576.0 + na * FPR_GRID_BYTES_PER_ATOM;
     return bytes > 1.8e19 ? UINT64_MAX : (uint64_t)bytes;
 }
 

@@ -453,9 +453,9 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
  * and every member at or below it is collected: the exact ranking of the collection
  * is the exact ranking of the chain (picks, tie groups, margins). */
 enum { GRID_MIN_ATOMS_DEFAULT = 96 };
-/* Cells the arrays hold per atom: room to refine h where atoms cluster (28 bytes a
- * cell: memory stays linear in the chain's atoms). */
-enum { GRID_CELLS_PER_ATOM = 8 };
+/* Cells the arrays hold per atom: room to refine h where atoms cluster (memory stays
+ * linear in the chain's atoms; counted by fpr_case_working_set). */
+enum { GRID_CELLS_PER_ATOM = FPR_GRID_CELLS_PER_ATOM };
 static const double GRID_OCC = 3.0;         /* atoms per non-empty cell, about */
 static const double GRID_H_PER_REACH = 0.25; /* cell edge ≥ this × sqrt(bmax) */
 static const double LB_DOWN = 1.0 - 0x1p-48;
