@@ -172,6 +172,10 @@ typedef struct fpr_top3 {
      * equal values decides). Kept by fpr_top3_insert, which must therefore see every
      * candidate whose value is <= val[2], not only those that enter. */
     int32_t eq3;
+    /* The sum scans' limits for val[2] (fpr_sqrt_limits_f32), kept while val[2] stays
+     * lim_of (NaN after fpr_top3_init: none yet). */
+    float lim_lo, lim_hi;
+    double lim_of;
 } fpr_top3;
 
 /* Extra per-row facts a truth-like backend may report (optional). */
@@ -213,6 +217,15 @@ struct fpr_backend {
     void (*eval_f64)(const fpr_backend *b, const void *cfg, void *scratch,
                      const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n,
                      double *out);
+    /* Optional, for a float32 backend whose value is the correctly rounded sqrtf of a
+     * last float32 quantity s (clamped as the backend clamps it: s is +0 or above, or
+     * +inf, never NaN): that s, so that eval_f32's value is sqrtf(s) bit for bit. The
+     * driver then compares each s with the limit of the current third (sqrtf is
+     * non-decreasing) and takes the sqrt only of the few that pass — the same values,
+     * offered by the same rule, as eval_f32 followed by the scan. */
+    void (*eval_sq_f32)(const fpr_backend *b, const void *cfg, void *scratch,
+                        const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n,
+                        float *out);
     /* Optional fused kernel of a float32 backend (brute force and grid): offers every
      * column j0..j0+n-1 of row q to the running top-3 t under the canonical tie rule,
      * skipping columns already in t (so a range may be offered twice); the same result

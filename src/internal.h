@@ -59,6 +59,34 @@ const char *fpr_simd_name(int level);
  * top-3 under the canonical tie rule; vectorised compare against the current third
  * (src/core/driver.c). Same result as inserting every value with fpr_top3_insert. */
 void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t n);
+/* The same for values sqrtf(s[j]) given by their s (eval_sq_f32: s ≥ +0 or +inf): the
+ * sums are compared with the third's limits, sqrtf is taken only of those that pass.
+ * Same result as fpr_top3_scan_f32 on the sqrtf values. */
+void fpr_top3_scan_sq_f32(fpr_top3 *t, const float *s, const int32_t *idx, int64_t n);
+/* For a float32 v ≥ 0 (or +inf): *lo = the smallest float32 s ≥ 0 with sqrtf(s) ≥ v,
+ * *hi = the largest with sqrtf(s) ≤ v (sqrtf is correctly rounded, so non-decreasing:
+ * sqrtf(s) ≤ v ⟺ s ≤ *hi, and sqrtf(s) == v ⟺ *lo ≤ s ≤ *hi; *lo > *hi when v is
+ * no sqrtf value, e.g. 0 < v < sqrtf(2^-149)). */
+void fpr_sqrt_limits_f32(float v, float *lo, float *hi);
+/* The limits for t's third value, from t's cache (recomputed when val[2] changed). */
+static inline void fpr_top3_sq_limits(fpr_top3 *t, float *lo, float *hi)
+{
+    if (!(t->lim_of == t->val[2])) {
+        fpr_sqrt_limits_f32((float)t->val[2], &t->lim_lo, &t->lim_hi);
+        t->lim_of = t->val[2];
+    }
+    *lo = t->lim_lo;
+    *hi = t->lim_hi;
+}
+/* Offers the value sqrtf(s) of column idx (a column already in t is skipped) under the
+ * tie rule; returns 1 when the third value changed (the limits then change too). */
+int fpr_top3_offer_sq(fpr_top3 *t, float s, int32_t idx);
+/* A scan_f32 from the backend's eval_sq_f32: its sums in blocks through
+ * fpr_top3_scan_sq_f32 (the fallback of a backend's own fused kernel). */
+void fpr_scan_sq_blocks(const fpr_backend *b, const void *cfg, void *scratch,
+                        const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, fpr_top3 *t);
+/* v[j] = sqrtf(v[j]): eval_f32 of a backend that has eval_sq_f32. */
+void fpr_sqrt_block_f32(float *v, int64_t n);
 
 /* --search grid's memory, per chain atom at most (src/core/driver.c): the cell arrays
  * (FPR_GRID_CELLS_PER_ATOM cells of 4 + 24 bytes, and row boxes of 24 bytes per row,

@@ -34,9 +34,9 @@ for c in $CASES; do
     done
   done
 done
-# every SIMD level gives the same bits (fused exact_diff kernel, matmul, the scan)
+# every SIMD level gives the same bits (the fused kernels of exact_diff and the identity, the scans of values and of sums)
 c=$(echo $CASES | awk '{print $NF}')
-for b in exact_diff matmul; do
+for b in exact_diff matmul matmul_bf16 cdist_direct; do
   for s in brute grid; do
     "$FP" frames -q -b $b --search $s --atomize-all "$c" -o "$T/auto.h5" || fail=1
     for lvl in scalar avx2 avx512; do

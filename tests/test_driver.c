@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gen/gen.h"
+#include "internal.h"
 #include "testutil.h"
 
 static void set_atom(fpr_case *c, int64_t s, int64_t i, float x, float y, float z)
@@ -211,6 +212,93 @@ static void test_tie_rule(void **state)
     fpr_case_free(c);
 }
 
+static float f32_of(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* fpr_sqrt_limits_f32: sqrtf(s) <= v exactly up to hi, sqrtf(s) >= v exactly from lo,
+ * for v across every exponent (zero, subnormals, FLT_MAX, +inf, random patterns). */
+static void test_sqrt_limits(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int64_t checked = 0;
+    for (int k = 0; k < 400000; k++) {
+        uint32_t u;
+        if (k < 4)
+            u = k == 0 ? 0u : k == 1 ? 1u : k == 2 ? 0x7f7fffffu : 0x7f800000u;
+        else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            u = (uint32_t)(x >> 33) % 0x7f800000u;
+        }
+        float v = f32_of(u), lo, hi;
+        fpr_sqrt_limits_f32(v, &lo, &hi);
+        uint32_t ul, uh;
+        memcpy(&ul, &lo, 4);
+        memcpy(&uh, &hi, 4);
+        assert_true(sqrtf(hi) <= v && sqrtf(lo) >= v);
+        if (uh < 0x7f800000u)
+            assert_true(sqrtf(f32_of(uh + 1)) > v);
+        if (ul > 0)
+            assert_true(sqrtf(f32_of(ul - 1)) < v);
+        checked++;
+    }
+    printf("# sqrt limits checked for %lld values\n", (long long)checked);
+}
+
+/* The scan of sums (eval_sq_f32 backends) against the scan of their sqrtf values: the
+ * same top-3 and count of ties at the third, on sums with bulk zeros, equal-sqrt runs
+ * and random values, from every starting state of the running top-3. */
+static void test_scan_sq(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    float s[N], v[N];
+    int32_t idx[N];
+    uint64_t x = 0x243f6a8885a308d3ull;
+    int64_t ties = 0;
+    for (int trial = 0; trial < 3000; trial++) {
+        int kind = trial % 4;
+        for (int j = 0; j < N; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint32_t r = (uint32_t)(x >> 32);
+            float f;
+            if (kind == 0) /* clamped zeros in bulk, some small values */
+                f = r % 3 ? 0.0f : (float)(r % 1000) * 0x1p-20f;
+            else if (kind == 1) /* neighbours of a few squares: many equal sqrtf */
+                f = f32_of(0x40800000u + (r % 5) * 0x100000u + (r >> 29) - 4);
+            else if (kind == 2)
+                f = (float)(r % 100000) * 0.01f;
+            else
+                f = r % 50 == 0 ? INFINITY : f32_of(r % 0x7f800000u);
+            s[j] = f;
+            v[j] = sqrtf(f);
+            idx[j] = trial % 2 ? j : N - j; /* ascending, or not (the grid's cell order) */
+        }
+        fpr_top3 a, b;
+        fpr_top3_init(&a);
+        fpr_top3_init(&b);
+        for (int off = 0; off < N; off += 137) { /* offered in pieces, like the blocks */
+            int n = N - off < 137 ? N - off : 137;
+            fpr_top3_scan_f32(&a, v + off, idx + off, n);
+            fpr_top3_scan_sq_f32(&b, s + off, idx + off, n);
+        }
+        assert_int_equal(a.n, b.n);
+        assert_int_equal(a.eq3, b.eq3);
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(a.idx[k], b.idx[k]);
+            assert_true(a.val[k] == b.val[k]);
+        }
+        ties += a.eq3 > 0;
+    }
+    assert_true(ties > 100); /* the bulk-tie path was exercised */
+    printf("# scan of sums = scan of values on 3000 rows, %lld with ties at the third\n",
+           (long long)ties);
+}
+
 /* The angle bounds are strict: exactly colinear within eps fails both ways. */
 static void test_angle_stages(void **state)
 {
@@ -390,6 +478,8 @@ int main(void)
         cmocka_unit_test(test_ligand_situations),
         cmocka_unit_test(test_fillers),
         cmocka_unit_test(test_tie_rule),
+        cmocka_unit_test(test_sqrt_limits),
+        cmocka_unit_test(test_scan_sq),
         cmocka_unit_test(test_angle_stages),
         cmocka_unit_test(test_chain_walk),
         cmocka_unit_test(test_samples),

@@ -197,7 +197,8 @@ static int64_t compare_all_tie3(const fpr_case *c, const char *label, int tie3)
             printf("# %-28s %-16s %lld tokens differ (grid vs brute)\n", label, b->name,
                    (long long)d);
         total += d;
-        if (b->scan_f32) { /* the fused kernel against the backend's plain eval + scan */
+        if (b->scan_f32 || b->eval_sq_f32) { /* fused kernel, scan of sums: against the
+                                                  backend's plain eval + scan */
             fpr_frames *fe = NULL;
             ro.search = FPR_SEARCH_BRUTE;
             setenv("FRAMEPREC_FUSED", "0", 1);

@@ -57,8 +57,8 @@ typedef struct dcfg {
 
 static const dcfg dflt = {0, 1};
 
-static void eval(const fpr_backend *b, const void *cfgp, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, float *out)
+static void eval_sq(const fpr_backend *b, const void *cfgp, void *scratch,
+                    const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, float *out)
 {
     (void)b;
     (void)scratch;
@@ -69,7 +69,7 @@ static void eval(const fpr_backend *b, const void *cfgp, void *scratch, const fp
         for (int64_t j = 0; j < n; j++) {
             float d0 = fabsf(qx - x[j]), d1 = fabsf(qy - y[j]), d2 = fabsf(qz - z[j]);
             float s0 = d0 * d0, s1 = d1 * d1, s2 = d2 * d2;
-            out[j] = sqrtf((s0 + s2) + s1);
+            out[j] = (s0 + s2) + s1;
         }
     } else if (c->fma) {
         for (int64_t j = 0; j < n; j++) {
@@ -77,7 +77,7 @@ static void eval(const fpr_backend *b, const void *cfgp, void *scratch, const fp
             float agg = d0 * d0; /* fma(d0, d0, 0) rounds once, as the product does */
             agg = fmaf(d1, d1, agg);
             agg = fmaf(d2, d2, agg);
-            out[j] = sqrtf(agg);
+            out[j] = agg;
         }
     } else {
         for (int64_t j = 0; j < n; j++) {
@@ -85,9 +85,17 @@ static void eval(const fpr_backend *b, const void *cfgp, void *scratch, const fp
             float agg = d0 * d0;
             agg = agg + d1 * d1;
             agg = agg + d2 * d2;
-            out[j] = sqrtf(agg);
+            out[j] = agg;
         }
     }
+}
+
+/* The value: the sqrt of eval_sq's sum, correctly rounded. */
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    eval_sq(b, cfg, scratch, cv, q, j0, n, out);
+    fpr_sqrt_block_f32(out, n);
 }
 
 static int configure(const fpr_backend *b, const char *params, void **out)
@@ -166,6 +174,7 @@ const fpr_backend fpr_backend_cdist_direct = {
     .summary = "torch.cdist direct kernel (donot_use_mm_for_euclid_dist): sqrt(sum |dx|^2), no eps",
     .precision = FPR_PREC_F32,
     .eval_f32 = eval,
+    .eval_sq_f32 = eval_sq,
     .configure = configure,
     .cfg_free = cfg_free,
     .params_help = "order=cpu|cuda (cpu: (sq0+sq1)+sq2, DistanceOpsKernel.cpp; cuda: "

@@ -11,7 +11,6 @@
  * The computed D² is d̂² − 3·eps_f, so the bound on |computed D² − D²| is the same
  * (eps_f = eps rounded to float32). It grows with D² itself, not with |x|: the
  * difference formula does not degrade far from the origin. */
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -101,7 +100,7 @@ static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr
 /* scan_f32: exact_diff's values streamed straight into a row's top-3. Most pairs are
  * one comparison: sqrt is correctly rounded, hence non-decreasing, so with t the current
  * third value, sqrtf(sum) ≤ t ⟺ sum ≤ L(t), L(t) the largest float32 whose sqrtf is
- * ≤ t (found from fl(t²) by stepping a few ulps while checking sqrtf itself). The kernel
+ * ≤ t (fpr_sqrt_limits_f32: from fl(t²) by stepping a few ulps while checking sqrtf). The kernel
  * computes the sums exactly as eval does (sub, mul, add eps, ((t0 + t1) + t2), lane by
  * lane the same IEEE operations at every SIMD level), compares them with L, and takes
  * the sqrt (the same correctly rounded sqrtf, so the same bits as eval's value) only of
@@ -111,38 +110,13 @@ static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr
  * comparison when it is reached (its value is ≤ the third at that time), so the result
  * is eval + insertion's, whatever the order. The driver offers every column once (the
  * seed window, then the rest), so the count of values tying the third (eq3) is too. */
-/* Next float32 up / down of a non-negative finite s (the encoding is monotone). */
-static inline float f32_up(float s)
-{
-    uint32_t u;
-    memcpy(&u, &s, sizeof u);
-    u++;
-    memcpy(&s, &u, sizeof s);
-    return s;
-}
-
-static inline float f32_down(float s)
-{
-    uint32_t u;
-    memcpy(&u, &s, sizeof u);
-    u--;
-    memcpy(&s, &u, sizeof s);
-    return s;
-}
-
-static float sum_limit(const fpr_top3 *t)
+static float sum_limit(fpr_top3 *t)
 {
     if (t->n < 3)
         return INFINITY;
-    float v = (float)t->val[2]; /* exact: the value is a float32 */
-    if (!(v < INFINITY))
-        return INFINITY;
-    float s = (float)((double)v * (double)v); /* within an ulp or two of the limit */
-    while (s > 0 && !(sqrtf(s) <= v))
-        s = f32_down(s);
-    while (s < FLT_MAX && sqrtf(f32_up(s)) <= v)
-        s = f32_up(s);
-    return s;
+    float lo, hi;
+    fpr_top3_sq_limits(t, &lo, &hi); /* exact: the value is a float32 */
+    return hi;
 }
 
 /* Offers one passing column; returns 1 when the top-3 changed. A value equal to the

@@ -44,8 +44,8 @@ static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
     return FPR_OK;
 }
 
-static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, float *restrict out)
+static void eval_sq(const fpr_backend *b, const void *cfg, void *scratch,
+                    const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, float *restrict out)
 {
     (void)b;
     (void)cfg;
@@ -77,8 +77,16 @@ static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr
         s = s + ah[2] * bh[2][j];
         s = s + ah[3] * bh[3][j];
         s = s + ah[4] * bh[4][j];
-        out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        out[j] = s > 0.0f ? s : 0.0f;
     }
+}
+
+/* The value: the sqrt of eval_sq's clamped sum, correctly rounded. */
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    eval_sq(b, cfg, scratch, cv, q, j0, n, out);
+    fpr_sqrt_block_f32(out, n);
 }
 
 static int configure(const fpr_backend *b, const char *params, void **cfg)
@@ -121,6 +129,7 @@ const fpr_backend fpr_backend_matmul_bf16x3 = {
     .chain_aux_bytes = aux_bytes,
     .prepare_chain = prepare,
     .eval_f32 = eval,
+    .eval_sq_f32 = eval_sq,
     .configure = configure,
     .cfg_free = mm_cfg_free,
     .params_help = "round=nearest|nearest_away|zero (float32 -> bf16 splits, default nearest)",

@@ -222,8 +222,9 @@ static inline void mm_reduce_operands(mm_aux *m, int bits, int mode, int with_lo
  * Debian's PyTorch computes: reference BLAS sgemm, k in order, no FMA). Lane by lane
  * the same IEEE operations as the scalar loops below: mul, fmadd (or mul + add), max
  * with +0 (MAXPS returns its second operand, +0, for NaN and for ±0: exactly
- * `s > 0 ? s : 0`), sqrt. Written out because the generic loops only vectorise when
- * sqrtf may skip errno (-fno-math-errno must come after -fno-fast-math). */
+ * `s > 0 ? s : 0`); the sqrt follows in mm_eval_dot5. Written out because the generic
+ * loops only vectorise when sqrtf may skip errno (-fno-math-errno must come after
+ * -fno-fast-math). */
 #ifdef FPR_HAVE_X86_SIMD
 #include <immintrin.h>
 
@@ -242,7 +243,7 @@ __attribute__((target("avx512f"))) static void mm_seq_avx512(int fma, const floa
             s = _mm512_fmadd_ps(a2, _mm512_loadu_ps(b[2] + j), s);
             s = _mm512_fmadd_ps(a3, _mm512_loadu_ps(b[3] + j), s);
             s = _mm512_fmadd_ps(a4, _mm512_loadu_ps(b[4] + j), s);
-            _mm512_storeu_ps(out + j, _mm512_sqrt_ps(_mm512_max_ps(s, zero)));
+            _mm512_storeu_ps(out + j, _mm512_max_ps(s, zero));
         }
     } else {
         for (; j + 16 <= n; j += 16) {
@@ -251,7 +252,7 @@ __attribute__((target("avx512f"))) static void mm_seq_avx512(int fma, const floa
             s = _mm512_add_ps(s, _mm512_mul_ps(a2, _mm512_loadu_ps(b[2] + j)));
             s = _mm512_add_ps(s, _mm512_mul_ps(a3, _mm512_loadu_ps(b[3] + j)));
             s = _mm512_add_ps(s, _mm512_mul_ps(a4, _mm512_loadu_ps(b[4] + j)));
-            _mm512_storeu_ps(out + j, _mm512_sqrt_ps(_mm512_max_ps(s, zero)));
+            _mm512_storeu_ps(out + j, _mm512_max_ps(s, zero));
         }
     }
     for (; j < n; j++) {
@@ -268,16 +269,17 @@ __attribute__((target("avx512f"))) static void mm_seq_avx512(int fma, const floa
             s = s + a[3] * b[3][j];
             s = s + a[4] * b[4][j];
         }
-        out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        out[j] = s > 0.0f ? s : 0.0f;
     }
 }
 #endif
 
-/* out[j] = sqrt(max(0, A_q · B_j)) with the configured order and FMA use. The switch is
- * outside the loops so that each loop is a straight SIMD loop (checked with
+/* out[j] = max(0, A_q · B_j) (a NaN sum clamps to 0, as in the SIMD max) with the
+ * configured order and FMA use: the sum the value is the sqrt of (eval_sq_f32). The
+ * switch is outside the loops so that each loop is a straight SIMD loop (checked with
  * -fopt-info-vec: all six loops vectorise under -O2 -march=native). */
-static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int64_t j0, int64_t n,
-                         float *restrict out)
+static inline void mm_eval_dot5_sq(const mm_cfg *c, const mm_aux *m, int64_t q, int64_t j0,
+                                   int64_t n, float *restrict out)
 {
     const float a0 = m->a[0][q], a1 = m->a[1][q], a2 = m->a[2][q], a3 = m->a[3][q],
                 a4 = m->a[4][q];
@@ -300,7 +302,7 @@ static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int
             s = fmaf(a2, b2[j], s);
             s = fmaf(a3, b3[j], s);
             s = fmaf(a4, b4[j], s);
-            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+            out[j] = s > 0.0f ? s : 0.0f;
         }
     } else if (c->order == MM_ORDER_SEQ) {
         #pragma omp simd
@@ -309,7 +311,7 @@ static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int
             s = s + a2 * b2[j];
             s = s + a3 * b3[j];
             s = s + a4 * b4[j];
-            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+            out[j] = s > 0.0f ? s : 0.0f;
         }
     } else if (c->order == MM_ORDER_REV && c->fma) {
         #pragma omp simd
@@ -319,7 +321,7 @@ static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int
             s = fmaf(a2, b2[j], s);
             s = fmaf(a1, b1[j], s);
             s = fmaf(a0, b0[j], s);
-            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+            out[j] = s > 0.0f ? s : 0.0f;
         }
     } else if (c->order == MM_ORDER_REV) {
         #pragma omp simd
@@ -328,7 +330,7 @@ static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int
             s = s + a2 * b2[j];
             s = s + a1 * b1[j];
             s = s + a0 * b0[j];
-            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+            out[j] = s > 0.0f ? s : 0.0f;
         }
     } else if (c->fma) { /* pairwise: ((p0 + p1) + (p2 + p3)) + p4 */
         #pragma omp simd
@@ -336,7 +338,7 @@ static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int
             float s01 = fmaf(a1, b1[j], a0 * b0[j]);
             float s23 = fmaf(a3, b3[j], a2 * b2[j]);
             float s = fmaf(a4, b4[j], s01 + s23);
-            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+            out[j] = s > 0.0f ? s : 0.0f;
         }
     } else {
         #pragma omp simd
@@ -344,9 +346,132 @@ static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int
             float s01 = a0 * b0[j] + a1 * b1[j];
             float s23 = a2 * b2[j] + a3 * b3[j];
             float s = (s01 + s23) + a4 * b4[j];
-            out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+            out[j] = s > 0.0f ? s : 0.0f;
         }
     }
+}
+
+/* out[j] = sqrt(max(0, A_q · B_j)): the value (eval_f32). */
+static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int64_t j0, int64_t n,
+                                float *restrict out)
+{
+    mm_eval_dot5_sq(c, m, q, j0, n, out);
+    fpr_sqrt_block_f32(out, n);
+}
+
+/* ------------------------------------------------------------------ fused scan */
+/* scan_f32 of the identity backends: the 5-term dot streamed straight into a row's
+ * top-3. The ones of the operands are structural (A_i4 = B_j3 = 1, exact under every
+ * operand reduction), so for the sequential order the products a3·1 and 1·b4 are exact
+ * and fma(a3, 1, s) = fl(s + a3), fma(1, b4, s) = fl(s + b4): the same roundings as
+ * mm_eval_dot5_sq's loop with one multiply-add and one load fewer per column. Each clamped
+ * sum is compared with the third's limits (fpr_top3_sq_limits); sqrtf is taken only of
+ * the sums that pass (fpr_top3_offer_sq), and a lane group wholly equal to the third
+ * after it in index is only counted (eq3). Other orders, acc=tc and the scalar level go
+ * through eval_sq in blocks and fpr_top3_scan_sq_f32: the same values either way. */
+#ifdef FPR_HAVE_X86_SIMD
+__attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const float a[4],
+                                                             const float *b0, const float *b1,
+                                                             const float *b2, const float *b4,
+                                                             const int32_t *idx, int64_t n,
+                                                             fpr_top3 *t)
+{
+    const __m256 a0 = _mm256_set1_ps(a[0]), a1 = _mm256_set1_ps(a[1]),
+                 a2 = _mm256_set1_ps(a[2]), a3 = _mm256_set1_ps(a[3]),
+                 zero = _mm256_setzero_ps();
+    float lo, hi;
+    fpr_top3_sq_limits(t, &lo, &hi);
+    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256 s0, s1;
+        if (fma) {
+            s0 = _mm256_mul_ps(a0, _mm256_loadu_ps(b0 + j));
+            s1 = _mm256_mul_ps(a0, _mm256_loadu_ps(b0 + j + 8));
+            s0 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b1 + j), s0);
+            s1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b1 + j + 8), s1);
+            s0 = _mm256_fmadd_ps(a2, _mm256_loadu_ps(b2 + j), s0);
+            s1 = _mm256_fmadd_ps(a2, _mm256_loadu_ps(b2 + j + 8), s1);
+        } else {
+            s0 = _mm256_add_ps(_mm256_mul_ps(a0, _mm256_loadu_ps(b0 + j)),
+                               _mm256_mul_ps(a1, _mm256_loadu_ps(b1 + j)));
+            s1 = _mm256_add_ps(_mm256_mul_ps(a0, _mm256_loadu_ps(b0 + j + 8)),
+                               _mm256_mul_ps(a1, _mm256_loadu_ps(b1 + j + 8)));
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(a2, _mm256_loadu_ps(b2 + j)));
+            s1 = _mm256_add_ps(s1, _mm256_mul_ps(a2, _mm256_loadu_ps(b2 + j + 8)));
+        }
+        s0 = _mm256_add_ps(s0, a3);
+        s1 = _mm256_add_ps(s1, a3);
+        s0 = _mm256_max_ps(_mm256_add_ps(s0, _mm256_loadu_ps(b4 + j)), zero);
+        s1 = _mm256_max_ps(_mm256_add_ps(s1, _mm256_loadu_ps(b4 + j + 8)), zero);
+        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s0, vhi, _CMP_LE_OQ)) |
+                     (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s1, vhi, _CMP_LE_OQ)) << 8;
+        if (!m)
+            continue;
+        unsigned ge = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s0, vlo, _CMP_GE_OQ)) |
+                      (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s1, vlo, _CMP_GE_OQ)) << 8;
+        if (t->n == 3 && (ge & m) == m) { /* all equal to the third: after it in index? */
+            __m256i i2 = _mm256_set1_epi32(t->idx[2]);
+            unsigned af =
+                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                    _mm256_loadu_si256((const __m256i *)(idx + j)), i2))) |
+                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                    _mm256_loadu_si256((const __m256i *)(idx + j + 8)), i2))) << 8;
+            if ((af & m) == m) {
+                t->eq3 += __builtin_popcount(m);
+                continue;
+            }
+        }
+        float sv[16];
+        _mm256_storeu_ps(sv, s0);
+        _mm256_storeu_ps(sv + 8, s1);
+        int changed = 0;
+        while (m) {
+            int k = __builtin_ctz(m);
+            m &= m - 1;
+            changed |= fpr_top3_offer_sq(t, sv[k], idx[j + k]);
+        }
+        if (changed) {
+            fpr_top3_sq_limits(t, &lo, &hi);
+            vlo = _mm256_set1_ps(lo);
+            vhi = _mm256_set1_ps(hi);
+        }
+    }
+    for (; j < n; j++) {
+        float s;
+        if (fma) {
+            s = a[0] * b0[j];
+            s = fmaf(a[1], b1[j], s);
+            s = fmaf(a[2], b2[j], s);
+        } else {
+            s = a[0] * b0[j] + a[1] * b1[j];
+            s = s + a[2] * b2[j];
+        }
+        s = s + a[3];
+        s = s + b4[j];
+        s = s > 0.0f ? s : 0.0f;
+        if (s <= hi && fpr_top3_offer_sq(t, s, idx[j]))
+            fpr_top3_sq_limits(t, &lo, &hi);
+    }
+}
+#endif
+
+/* scan_f32 of a backend whose eval_sq_f32 is mm_eval_dot5_sq (for acc=f32, config c):
+ * offers columns j0..j0+n-1 of row q to t. */
+static inline void mm_scan_dot5(const fpr_backend *b, const mm_cfg *c, const void *cfg,
+                                void *scratch, const fpr_chain_view *cv, int64_t q, int64_t j0,
+                                int64_t n, fpr_top3 *t)
+{
+#ifdef FPR_HAVE_X86_SIMD
+    if (c->order == MM_ORDER_SEQ && c->acc == MM_ACC_F32 && fpr_simd_level() >= FPR_SIMD_AVX2) {
+        const mm_aux *m = cv->aux;
+        const float a[4] = {m->a[0][q], m->a[1][q], m->a[2][q], m->a[3][q]};
+        mm_scan_avx2(c->fma, a, m->b[0] + j0, m->b[1] + j0, m->b[2] + j0, m->b[4] + j0,
+                     cv->idx + j0, n, t);
+        return;
+    }
+#endif
+    fpr_scan_sq_blocks(b, cfg, scratch, cv, q, j0, n, t);
 }
 
 /* ------------------------------------------------------------------ error bound */

@@ -90,8 +90,8 @@ static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
         r = r + e2_;                                                                   \
     } while (0)
 
-static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, float *restrict out)
+static void eval_sq(const fpr_backend *b, const void *cfg, void *scratch,
+                    const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, float *restrict out)
 {
     (void)b;
     (void)cfg;
@@ -138,8 +138,16 @@ static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr
             r = r + e2;
         }
         float res = r + s2;
-        out[j] = sqrtf(res > 0.0f ? res : 0.0f);
+        out[j] = res > 0.0f ? res : 0.0f;
     }
+}
+
+/* The value: the sqrt of eval_sq's clamped sum, correctly rounded. */
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    eval_sq(b, cfg, scratch, cv, q, j0, n, out);
+    fpr_sqrt_block_f32(out, n);
 }
 
 static double bound(const fpr_backend *b, const void *cfg, const float xi[3], const float xj[3],
@@ -176,6 +184,7 @@ const fpr_backend fpr_backend_matmul_comp = {
     .chain_aux_bytes = aux_bytes,
     .prepare_chain = prepare,
     .eval_f32 = eval,
+    .eval_sq_f32 = eval_sq,
     .d2_error_bound = bound,
     .torch_peak_bytes = torch_peak,
     .value_to_d2 = mm_value_to_d2,

@@ -105,8 +105,8 @@ static float tc_block(float c, const float *t, int n)
     return trunc_to_f32(s);
 }
 
-/* acc=tc: the 5-term dot as two blocks (products 0..3, then 4). */
-static void eval_tc(const mm_aux *m, int64_t q, int64_t j0, int64_t n, float *out)
+/* acc=tc: the 5-term dot as two blocks (products 0..3, then 4), clamped at 0. */
+static void eval_tc_sq(const mm_aux *m, int64_t q, int64_t j0, int64_t n, float *out)
 {
     for (int64_t j = 0; j < n; j++) {
         float p[5];
@@ -114,20 +114,34 @@ static void eval_tc(const mm_aux *m, int64_t q, int64_t j0, int64_t n, float *ou
             p[k] = m->a[k][q] * m->b[k][j0 + j]; /* exact: 11 × 11 significant bits */
         float s = tc_block(0.0f, p, 4);
         s = tc_block(s, p + 4, 1);
-        out[j] = sqrtf(s > 0.0f ? s : 0.0f);
+        out[j] = s > 0.0f ? s : 0.0f;
     }
 }
 
-static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, float *out)
+static void eval_sq(const fpr_backend *b, const void *cfg, void *scratch,
+                    const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, float *out)
 {
     (void)b;
     (void)scratch;
     const mm_cfg *c = cfg ? cfg : &dflt;
     if (c->acc == MM_ACC_TC)
-        eval_tc(cv->aux, q, j0, n, out);
+        eval_tc_sq(cv->aux, q, j0, n, out);
     else
-        mm_eval_dot5(c, cv->aux, q, j0, n, out);
+        mm_eval_dot5_sq(c, cv->aux, q, j0, n, out);
+}
+
+/* The value: the sqrt of eval_sq's clamped sum, correctly rounded. */
+static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, float *out)
+{
+    eval_sq(b, cfg, scratch, cv, q, j0, n, out);
+    fpr_sqrt_block_f32(out, n);
+}
+
+static void scan(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
+                 int64_t q, int64_t j0, int64_t n, fpr_top3 *t)
+{
+    mm_scan_dot5(b, cfg ? cfg : &dflt, cfg, scratch, cv, q, j0, n, t);
 }
 
 static int configure(const fpr_backend *b, const char *params, void **cfg)
@@ -163,6 +177,8 @@ const fpr_backend fpr_backend_matmul_tf32 = {
     .chain_aux_bytes = mm_aux_bytes_plain,
     .prepare_chain = prepare,
     .eval_f32 = eval,
+    .eval_sq_f32 = eval_sq,
+    .scan_f32 = scan,
     .configure = configure,
     .cfg_free = mm_cfg_free,
     .params_help = "round=nearest_away|nearest_even|zero (float32 -> TF32, default nearest_away "

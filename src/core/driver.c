@@ -33,6 +33,8 @@ void fpr_top3_init(fpr_top3 *t)
         t->idx[k] = -1;
         t->val[k] = INFINITY;
     }
+    t->lim_lo = t->lim_hi = INFINITY;
+    t->lim_of = NAN;
 }
 
 /* eq3 (see fpr_top3): a candidate that stays outside adds one when it equals the third.
@@ -246,6 +248,7 @@ typedef struct run_ctx {
     fpr_row_extra *extra;   /* [nrows] or NULL */
     struct grid *grids;     /* [n_chains] for --search grid, else NULL */
     int fused;              /* use the backend's scan_f32 (FRAMEPREC_FUSED=0: eval path) */
+    int sq;                 /* use its eval_sq_f32 + the sum scan (FRAMEPREC_FUSED=0: not) */
 } run_ctx;
 
 /* One candidate with v <= the third of a full top-3: a value equal to the third that
@@ -358,6 +361,177 @@ void fpr_top3_scan_f32(fpr_top3 *t, const float *v, const int32_t *idx, int64_t 
     scan_f32_scalar(t, v, idx, j, n);
 }
 
+/* ---- the scan of sums whose sqrtf is the value (backends with eval_sq_f32) */
+static inline float f32_step(float s, int up)
+{
+    uint32_t u;
+    memcpy(&u, &s, sizeof u);
+    u = up ? u + 1 : u - 1; /* the encoding of s ≥ 0 is monotone */
+    memcpy(&s, &u, sizeof s);
+    return s;
+}
+
+void fpr_sqrt_limits_f32(float v, float *lo, float *hi)
+{
+    if (!(v < INFINITY)) { /* only +inf has sqrtf = +inf */
+        *lo = *hi = INFINITY;
+        return;
+    }
+    /* fl(v²) is within an ulp or two of both limits; step while sqrtf itself says so */
+    float h = (float)((double)v * (double)v);
+    while (h > 0 && !(sqrtf(h) <= v))
+        h = f32_step(h, 0);
+    while (h < INFINITY && sqrtf(f32_step(h, 1)) <= v)
+        h = f32_step(h, 1);
+    float l = h;
+    while (l > 0 && sqrtf(f32_step(l, 0)) >= v)
+        l = f32_step(l, 0);
+    while (l < INFINITY && sqrtf(l) < v) /* v not a sqrtf value: then lo > hi */
+        l = f32_step(l, 1);
+    *lo = l;
+    *hi = h;
+}
+
+void fpr_sqrt_block_f32(float *v, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        v[j] = sqrtf(v[j]);
+}
+
+int fpr_top3_offer_sq(fpr_top3 *t, float s, int32_t idx)
+{
+    if (idx == t->idx[0] || idx == t->idx[1] || idx == t->idx[2])
+        return 0;
+    double old = t->val[2];
+    offer_le(t, (double)sqrtf(s), idx);
+    return t->val[2] != old;
+}
+
+static void scan_sq_scalar(fpr_top3 *t, const float *s, const int32_t *idx, int64_t j,
+                           int64_t n)
+{
+    float lo, hi;
+    fpr_top3_sq_limits(t, &lo, &hi);
+    for (; j < n; j++)
+        if (s[j] <= hi && fpr_top3_offer_sq(t, s[j], idx[j]))
+            fpr_top3_sq_limits(t, &lo, &hi);
+}
+
+#ifdef FPR_HAVE_X86_SIMD
+__attribute__((target("avx512f"))) static void scan_sq_avx512(fpr_top3 *t, const float *s,
+                                                              const int32_t *idx, int64_t j,
+                                                              int64_t n)
+{
+    float lo, hi;
+    fpr_top3_sq_limits(t, &lo, &hi);
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_loadu_ps(s + j);
+        __mmask16 m = _mm512_cmp_ps_mask(v, vhi, _CMP_LE_OQ);
+        if (!m)
+            continue;
+        /* every passing lane equal to the third and after it in index: only counts */
+        __mmask16 eq = _mm512_mask_cmp_ps_mask(m, v, vlo, _CMP_GE_OQ);
+        if (eq == m) {
+            __mmask16 af = _mm512_mask_cmpgt_epi32_mask(
+                m, _mm512_loadu_si512((const void *)(idx + j)), _mm512_set1_epi32(t->idx[2]));
+            if (af == m) {
+                t->eq3 += __builtin_popcount((unsigned)m);
+                continue;
+            }
+        }
+        int changed = 0;
+        while (m) {
+            int k = __builtin_ctz(m);
+            m &= (__mmask16)(m - 1);
+            changed |= fpr_top3_offer_sq(t, s[j + k], idx[j + k]);
+        }
+        if (changed) {
+            fpr_top3_sq_limits(t, &lo, &hi);
+            vlo = _mm512_set1_ps(lo);
+            vhi = _mm512_set1_ps(hi);
+        }
+    }
+    scan_sq_scalar(t, s, idx, j, n);
+}
+
+__attribute__((target("avx2"))) static void scan_sq_avx2(fpr_top3 *t, const float *s,
+                                                         const int32_t *idx, int64_t j,
+                                                         int64_t n)
+{
+    float lo, hi;
+    fpr_top3_sq_limits(t, &lo, &hi);
+    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    for (; j + 16 <= n; j += 16) {
+        __m256 v0 = _mm256_loadu_ps(s + j), v1 = _mm256_loadu_ps(s + j + 8);
+        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v0, vhi, _CMP_LE_OQ)) |
+                     (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v1, vhi, _CMP_LE_OQ)) << 8;
+        if (!m)
+            continue;
+        /* every passing lane equal to the third and after it in index: only counts */
+        unsigned ge = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v0, vlo, _CMP_GE_OQ)) |
+                      (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v1, vlo, _CMP_GE_OQ)) << 8;
+        if ((ge & m) == m) {
+            __m256i i2 = _mm256_set1_epi32(t->idx[2]);
+            unsigned af =
+                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                    _mm256_loadu_si256((const __m256i *)(idx + j)), i2))) |
+                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                    _mm256_loadu_si256((const __m256i *)(idx + j + 8)), i2))) << 8;
+            if ((af & m) == m) {
+                t->eq3 += __builtin_popcount(m);
+                continue;
+            }
+        }
+        int changed = 0;
+        while (m) {
+            int k = __builtin_ctz(m);
+            m &= m - 1;
+            changed |= fpr_top3_offer_sq(t, s[j + k], idx[j + k]);
+        }
+        if (changed) {
+            fpr_top3_sq_limits(t, &lo, &hi);
+            vlo = _mm256_set1_ps(lo);
+            vhi = _mm256_set1_ps(hi);
+        }
+    }
+    scan_sq_scalar(t, s, idx, j, n);
+}
+#endif
+
+void fpr_top3_scan_sq_f32(fpr_top3 *t, const float *s, const int32_t *idx, int64_t n)
+{
+    int simd = fpr_simd_level();
+    int64_t j = 0;
+    for (; j < n && t->n < 3; j++) /* the first three enter unconditionally */
+        fpr_top3_insert(t, (double)sqrtf(s[j]), idx[j]);
+    if (j == n)
+        return;
+#ifdef FPR_HAVE_X86_SIMD
+    if (simd == FPR_SIMD_AVX512) {
+        scan_sq_avx512(t, s, idx, j, n);
+        return;
+    }
+    if (simd == FPR_SIMD_AVX2) {
+        scan_sq_avx2(t, s, idx, j, n);
+        return;
+    }
+#endif
+    (void)simd;
+    scan_sq_scalar(t, s, idx, j, n);
+}
+
+void fpr_scan_sq_blocks(const fpr_backend *b, const void *cfg, void *scratch,
+                        const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, fpr_top3 *t)
+{
+    float buf[256];
+    for (int64_t k = 0; k < n; k += 256) {
+        int64_t nk = n - k < 256 ? n - k : 256;
+        b->eval_sq_f32(b, cfg, scratch, cv, q, j0 + k, nk, buf);
+        fpr_top3_scan_sq_f32(t, buf, cv->idx + j0 + k, nk);
+    }
+}
+
 static void scan_f64(fpr_top3 *t, const double *v, const int32_t *idx, int64_t n)
 {
     for (int64_t j = 0; j < n; j++) {
@@ -365,6 +539,24 @@ static void scan_f64(fpr_top3 *t, const double *v, const int32_t *idx, int64_t n
             fpr_top3_insert(t, v[j], idx[j]);
         else if (v[j] <= t->val[2])
             offer_le(t, v[j], idx[j]);
+    }
+}
+
+/* Columns j0..j0+n-1 of row q offered to t by the backend's plain kernels: the sums of
+ * eval_sq_f32 (when present and not disabled) or the values of eval_*. */
+static void eval_scan(const run_ctx *r, void *scratch, void *vbuf, const fpr_chain_view *cv,
+                      int64_t q, int64_t j0, int64_t n, fpr_top3 *t)
+{
+    const fpr_backend *b = r->b;
+    if (r->sq) {
+        b->eval_sq_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
+        fpr_top3_scan_sq_f32(t, vbuf, cv->idx + j0, n);
+    } else if (b->eval_f32) {
+        b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
+        fpr_top3_scan_f32(t, vbuf, cv->idx + j0, n);
+    } else {
+        b->eval_f64(b, r->cfg, scratch, cv, q, j0, n, vbuf);
+        scan_f64(t, vbuf, cv->idx + j0, n);
     }
 }
 
@@ -405,12 +597,8 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
                 int64_t a2 = j0 > w1 ? j0 : w1; /* [a2, e) after it */
                 if (e > a2)
                     b->scan_f32(b, r->cfg, scratch, cv, q, a2, e - a2, &r->top[i]);
-            } else if (b->eval_f32) {
-                b->eval_f32(b, r->cfg, scratch, cv, q, j0, n, vbuf);
-                fpr_top3_scan_f32(&r->top[i], vbuf, cv->idx + j0, n);
             } else {
-                b->eval_f64(b, r->cfg, scratch, cv, q, j0, n, vbuf);
-                scan_f64(&r->top[i], vbuf, cv->idx + j0, n);
+                eval_scan(r, scratch, vbuf, cv, q, j0, n, &r->top[i]);
             }
         }
     }
@@ -939,15 +1127,10 @@ static void grid_run(const run_ctx *r, const grid *g, void *scratch, void *vbuf,
     const int64_t e = g->cstart[row + i1 + 1];
     for (int64_t s0 = g->cstart[row + i0]; s0 < e; s0 += COL_BLOCK) {
         const int64_t n = e - s0 < COL_BLOCK ? e - s0 : COL_BLOCK;
-        if (r->fused && n >= GRID_FUSED_MIN) { /* short runs: eval + scan is cheaper */
+        if (r->fused && n >= GRID_FUSED_MIN) /* short runs: eval + scan is cheaper */
             b->scan_f32(b, r->cfg, scratch, pv, pq, s0, n, t);
-        } else if (b->eval_f32) {
-            b->eval_f32(b, r->cfg, scratch, pv, pq, s0, n, vbuf);
-            fpr_top3_scan_f32(t, vbuf, pv->idx + s0, n);
-        } else {
-            b->eval_f64(b, r->cfg, scratch, pv, pq, s0, n, vbuf);
-            scan_f64(t, vbuf, pv->idx + s0, n);
-        }
+        else
+            eval_scan(r, scratch, vbuf, pv, pq, s0, n, t);
         *thr = eval_threshold(b, r->cfg, t, g->bmax);
     }
 }
@@ -1406,7 +1589,9 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     r.b = b;
     { /* FRAMEPREC_FUSED=0: the plain eval + scan path (same bits; for benchmarks) */
         const char *fe = getenv("FRAMEPREC_FUSED");
-        r.fused = b->scan_f32 && !(fe && strcmp(fe, "0") == 0);
+        int off = fe && strcmp(fe, "0") == 0;
+        r.fused = b->scan_f32 && !off;
+        r.sq = b->eval_sq_f32 && !off;
     }
     r.cfg = cfg;
     r.ch = &ch;
