@@ -36,14 +36,17 @@ struct fpr_paireval {
     char *aux;
     size_t *aux_off;
     int ok;
-    /* The driver evaluates a row in column blocks of DRIVER_COL_BLOCK; a kernel may
-     * vectorise a block differently from a single column, so the study evaluates the
-     * same blocks and caches the current row. */
+    /* A pair's value does not depend on how columns are split into calls (the eval
+     * contract, which --search grid's identity with brute force rests on and
+     * tests/test_search.c checks), so a single pair is one call with n = 1; a whole
+     * row (fpr_paireval_count_equal) is evaluated in the driver's column blocks and
+     * cached. */
     double *row;        /* [max chain length] values of row (row_slot, row_q) */
     uint8_t *have;      /* [blocks] block computed */
     float *fbuf;
     double *dbuf;
     int64_t row_slot, row_q;
+    int whole_row; /* inside fpr_paireval_count_equal: fill the row's blocks */
 };
 
 enum { DRIVER_COL_BLOCK = 1024 };
@@ -157,7 +160,8 @@ int64_t fpr_paireval_count_equal(fpr_paireval *p, int32_t i, double v)
         return -1;
     const fpr_chain_view *cv = &p->views[sl];
     int64_t cnt = 0;
-    /* every block through the cache, so the values are the ones pairs get */
+    /* every block through the cache */
+    p->whole_row = 1;
     for (int64_t q = p->ch.start[sl]; q < p->ch.start[sl + 1]; q += DRIVER_COL_BLOCK) {
         (void)fpr_paireval_value(p, i, p->ch.members[q]);
         int64_t j0 = q - p->ch.start[sl];
@@ -165,6 +169,7 @@ int64_t fpr_paireval_count_equal(fpr_paireval *p, int32_t i, double v)
         for (int64_t t = 0; t < n; t++)
             cnt += p->row[j0 + t] == v;
     }
+    p->whole_row = 0;
     return cnt;
 }
 
@@ -183,6 +188,14 @@ double fpr_paireval_value(fpr_paireval *p, int32_t i, int32_t j)
         memset(p->have, 0, (size_t)(cv->n / DRIVER_COL_BLOCK) + 1);
     }
     int64_t blk = col / DRIVER_COL_BLOCK;
+    if (!p->have[blk] && !p->whole_row) { /* one pair: one column */
+        if (p->b->eval_f32) {
+            p->b->eval_f32(p->b, p->cfg, p->scratch, cv, q, col, 1, p->fbuf);
+            return (double)p->fbuf[0];
+        }
+        p->b->eval_f64(p->b, p->cfg, p->scratch, cv, q, col, 1, p->dbuf);
+        return p->dbuf[0];
+    }
     if (!p->have[blk]) {
         int64_t j0 = blk * DRIVER_COL_BLOCK;
         int64_t n = cv->n - j0 < DRIVER_COL_BLOCK ? cv->n - j0 : DRIVER_COL_BLOCK;
