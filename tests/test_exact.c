@@ -46,12 +46,12 @@ static double single_round(const float p[3], const float q[3], double d2hat)
 }
 
 typedef struct tally {
-    long n, double_round_differs;
+    long n, double_round_differs, row_fast;
 } tally;
 
 /* Every query on (p, q1, q2) through both paths, bit for bit. */
 static void check_both(fpr_exact *e, const float p[3], const float q1[3], const float q2[3],
-                       double d2hat, tally *ty)
+                       const float q3[3], double d2hat, tally *ty)
 {
     fpr_exact_test_force_gmp(1);
     int c_g = fpr_exact_cmp(e, p, q1, q2);
@@ -69,6 +69,19 @@ static void check_both(fpr_exact *e, const float p[3], const float q1[3], const 
                 g_g, g_f, e_g, e_f, d2_g, d2_f);
         fail();
     }
+    /* the row of p (q1, q2 among others, p itself too): the same answers */
+    const float *qs[4] = {q3, q1, p, q2};
+    int64_t f0 = fpr_exact_fast_calls(e);
+    assert_int_equal(fpr_exact_row_set(e, p, qs, 4), 0);
+    int c_r = fpr_exact_row_cmp(e, 1, 3);
+    double g_r = fpr_exact_row_gap(e, 1, 3), d2_r = NAN;
+    double e_r = fpr_exact_row_err(e, 1, d2hat, &d2_r);
+    ty->row_fast += fpr_exact_fast_calls(e) - f0 == 3;
+    if (c_g != c_r || !same_bits(g_g, g_r) || !same_bits(e_g, e_r) || !same_bits(d2_g, d2_r)) {
+        fprintf(stderr, "row: cmp %d/%d gap %a/%a err %a/%a d2 %a/%a (gmp/row)\n", c_g, c_r,
+                g_g, g_r, e_g, e_r, d2_g, d2_r);
+        fail();
+    }
     ty->n++;
     if (isfinite(d2hat) && !same_bits(single_round(p, q1, d2hat), e_g))
         ty->double_round_differs++;
@@ -80,14 +93,15 @@ static void test_fast_equals_gmp(void **state)
     tu_rng r = {tu_seed(20261201)};
     fpr_exact *e = fpr_exact_new();
     assert_non_null(e);
-    tally ty = {0, 0};
+    tally ty = {0, 0, 0};
     /* exponent ranges: one scale, mixed within the fast path's 37, beyond it, tiny */
     static const int ranges[][2] = {{0, 10}, {-5, 5}, {-27, 10}, {-40, 12}, {-70, -50},
                                     {-149, 10}, {100, 127}};
     for (size_t g = 0; g < sizeof ranges / sizeof ranges[0]; g++)
         for (int it = 0; it < 20000; it++) {
-            float p[3], q1[3], q2[3];
+            float p[3], q1[3], q2[3], q3[3];
             for (int k = 0; k < 3; k++) {
+                q3[k] = rnd_float(&r, ranges[g][0], ranges[g][1]);
                 p[k] = rnd_float(&r, ranges[g][0], ranges[g][1]);
                 q1[k] = rnd_float(&r, ranges[g][0], ranges[g][1]);
                 q2[k] = it & 1 ? q1[k] : rnd_float(&r, ranges[g][0], ranges[g][1]);
@@ -107,11 +121,13 @@ static void test_fast_equals_gmp(void **state)
             case 4: d2hat = it % 4 ? 0.0 : (it % 8 ? INFINITY : NAN); break;
             default: d2hat = ldexp(tu_uniform(&r), (int)(tu_next(&r) % 200) - 100); break;
             }
-            check_both(e, p, q1, q2, d2hat, &ty);
+            check_both(e, p, q1, q2, q3, d2hat, &ty);
         }
     long fast = (long)fpr_exact_fast_calls(e);
-    printf("exact: %ld inputs, %ld fast-path calls, %ld where one rounding would differ\n",
-           ty.n, fast, ty.double_round_differs);
+    printf("exact: %ld inputs, %ld fast-path calls, %ld where one rounding would differ, "
+           "%ld rows answered by the fast path\n", ty.n, fast, ty.double_round_differs,
+           ty.row_fast);
+    assert_true(ty.row_fast > ty.n / 4);
     /* the fast path answered most of them, and the double rounding was exercised */
     assert_true(fast > ty.n);
     assert_true(ty.double_round_differs > 0);

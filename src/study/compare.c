@@ -203,9 +203,71 @@ typedef struct cmp_ctx {
     fpr_exact *ex;
     fpr_paireval *pe;
     int any_tie_order; /* FPR_CMP_ANY_TIE_ORDER: equal values may rank in any index order */
+    struct cmp_row *row; /* the exact row of the current token (fpr_exact_row_set) */
 } cmp_ctx;
 
+/* The atoms whose exact D² to the token's atom `st` the current row holds. */
+typedef struct cmp_row {
+    int32_t st, atom[FPR_EXACT_ROW];
+    int n;
+} cmp_row;
+
 static const float *X(const cmp_ctx *k, int32_t i) { return k->xs + (size_t)i * 3; }
+
+/* Sets the row of st to the distinct atoms of a[0..n-1] that index the case. */
+static void row_begin(const cmp_ctx *k, int32_t st, const int32_t *a, int n)
+{
+    cmp_row *r = k->row;
+    const float *q[FPR_EXACT_ROW];
+    r->st = st;
+    r->n = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = a[i] < 0 || a[i] >= k->c->n_atom;
+        for (int j = 0; j < r->n && !dup; j++)
+            dup = r->atom[j] == a[i];
+        if (!dup && r->n < FPR_EXACT_ROW) {
+            q[r->n] = X(k, a[i]);
+            r->atom[r->n++] = a[i];
+        }
+    }
+    fpr_exact_row_set(k->ex, X(k, st), q, r->n);
+}
+
+static int row_slot(const cmp_ctx *k, int32_t st, int32_t a)
+{
+    const cmp_row *r = k->row;
+    if (r->st != st)
+        return -1;
+    for (int j = 0; j < r->n; j++)
+        if (r->atom[j] == a)
+            return j;
+    return -1;
+}
+
+/* fpr_exact_cmp / _gap / _err of st's pairs, from the row where it holds them. */
+static int xcmp(const cmp_ctx *k, int32_t st, int32_t q1, int32_t q2)
+{
+    int a = row_slot(k, st, q1), b = row_slot(k, st, q2);
+    if (a >= 0 && b >= 0)
+        return fpr_exact_row_cmp(k->ex, a, b);
+    return fpr_exact_cmp(k->ex, X(k, st), X(k, q1), X(k, q2));
+}
+
+static double xgap(const cmp_ctx *k, int32_t st, int32_t q1, int32_t q2)
+{
+    int a = row_slot(k, st, q1), b = row_slot(k, st, q2);
+    if (a >= 0 && b >= 0)
+        return fpr_exact_row_gap(k->ex, a, b);
+    return fpr_exact_gap(k->ex, X(k, st), X(k, q1), X(k, q2));
+}
+
+static double xerr(const cmp_ctx *k, int32_t st, int32_t p, double d2hat, double *d2)
+{
+    int a = row_slot(k, st, p);
+    if (a >= 0)
+        return fpr_exact_row_err(k->ex, a, d2hat, d2);
+    return fpr_exact_err(k->ex, X(k, st), X(k, p), d2hat, d2);
+}
 
 /* Is j a real candidate of row i (present, same chain)? */
 static int candidate(const cmp_ctx *k, int32_t i, int32_t j)
@@ -225,7 +287,7 @@ static int same_pick(const cmp_ctx *k, int32_t st, int32_t pb, int32_t pt)
         return 1;
     if (!candidate(k, st, pb) || !candidate(k, st, pt))
         return 0;
-    return fpr_exact_cmp(k->ex, X(k, st), X(k, pb), X(k, pt)) == 0;
+    return xcmp(k, st, pb, pt) == 0;
 }
 
 static double bound(const cmp_ctx *k, int32_t i, int32_t j)
@@ -301,11 +363,11 @@ static int row_cause(const cmp_ctx *k, int32_t st, const int32_t T[3], const int
             int before = 0; /* Tj at a backend rank <= i */
             for (int q = 0; q <= i; q++)
                 before |= B[q] == T[j];
-            if (before || fpr_exact_cmp(k->ex, X(k, st), X(k, T[j]), X(k, B[i])) >= 0)
+            if (before || xcmp(k, st, T[j], B[i]) >= 0)
                 continue;
             /* the backend ranked B[i] before T[j] although T[j] is truly nearer */
             any = 1;
-            double gap = fpr_exact_gap(k->ex, X(k, st), X(k, T[j]), X(k, B[i]));
+            double gap = xgap(k, st, T[j], B[i]);
             /* the gap is rounded once to double: a relative 2^-53 the bounds' slack covers */
             if (!(gap <= bound(k, st, T[j]) + bound(k, st, B[i])))
                 *expl = 0;
@@ -376,7 +438,9 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
         rc = FPR_ENOMEM;
         goto done;
     }
-    cmp_ctx k = {c, b, cfg, &ch, NULL, absmax, ex, pe, (flags & FPR_CMP_ANY_TIE_ORDER) != 0};
+    cmp_row row = {-1, {0}, 0};
+    cmp_ctx k = {c,  b,  cfg, &ch, NULL, absmax, ex, pe, (flags & FPR_CMP_ANY_TIE_ORDER) != 0,
+                 &row};
 
     for (int64_t s = 0; s < c->S; s++) {
         k.xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
@@ -437,6 +501,10 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
             }
             m->tokens++;
             int32_t st = c->start_atom_index[t];
+            {
+                const int32_t picks[4] = {aB, cB, aT, cT};
+                row_begin(&k, st, picks, 4);
+            }
             /* error of the values that decided the picks */
             if (b->d2_error_bound) {
                 double bsum = 0, d2c = 0;
@@ -446,7 +514,7 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
                     if (!candidate(&k, st, p) || !isfinite(v))
                         continue;
                     double d2hat = b->value_to_d2 ? b->value_to_d2(b, cfg, v) : v, d2;
-                    double err = fpr_exact_err(ex, X(&k, st), X(&k, p), d2hat, &d2);
+                    double err = xerr(&k, st, p, d2hat, &d2);
                     double bd = bound(&k, st, p);
                     bsum += bd;
                     if (r == 2)
@@ -530,6 +598,10 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
             int32_t T[3] = {first_atom(&k, st, aT, cT, 0, 1, -1), aT, cT};
             int32_t B[3] = {first_atom(&k, st, aB, cB, f->top_value[o * 3], 0,
                                        f->first_index ? f->first_index[o] : -1), aB, cB};
+            { /* the row: every atom the cause is about */
+                const int32_t atoms[7] = {aB, cB, aT, cT, T[0], B[0], st};
+                row_begin(&k, st, atoms, 7);
+            }
             int truth_self = T[0] == st;
             int self_out = truth_self && (fpr_paireval_ok(pe) ? B[0] != st : (aB == st || cB == st));
             int kind;

@@ -24,6 +24,10 @@ struct fpr_exact {
     mpz_t a, b, d, s1, s2;
     mpfr_t f1, f2;
     int64_t fast; /* calls answered by the fast path (tests) */
+    /* the row (fpr_exact_row_set): its points, and their exact D² to p on one scale */
+    const float *rp, *rq[FPR_EXACT_ROW];
+    int rn, rfast, remin;
+    __int128 rS[FPR_EXACT_ROW];
 };
 
 typedef __int128 i128;
@@ -58,9 +62,11 @@ static int split_f32(float f, int32_t *m, int *e)
     return 1;
 }
 
+enum { FAST_PTS = 1 + FPR_EXACT_ROW }; /* a row: its point and FPR_EXACT_ROW others */
+
 typedef struct fast_pts {
-    int32_t m[9];
-    int e[9];
+    int32_t m[FAST_PTS * 3];
+    int e[FAST_PTS * 3];
     int emin;
 } fast_pts;
 
@@ -136,7 +142,15 @@ static int to_double(i128 v, int k, int prec, double *out)
     u = round_bits(u, 53); /* ≤ 53 significant bits: the conversion below is exact */
     if (u && (bitlen(u) + k < -1000 || bitlen(u) + k > 1000))
         return 0;
-    double d = ldexp((double)u, k);
+    double d = (double)u;
+    if (k >= -1022 && k <= 1023) { /* × 2^k built from its bits: exact, the result normal */
+        uint64_t b = (uint64_t)(k + 1023) << 52;
+        double p2;
+        memcpy(&p2, &b, sizeof p2);
+        d *= p2;
+    } else {
+        d = ldexp(d, k);
+    }
     *out = neg ? -d : d;
     return 1;
 }
@@ -262,4 +276,69 @@ double fpr_exact_err(fpr_exact *e, const float p[3], const float q[3], double d2
         return INFINITY;
     mpfr_sub_d(e->f2, e->f1, d2hat, MPFR_RNDN); /* one rounding to 64 bits */
     return fabs(mpfr_get_d(e->f2, MPFR_RNDN));
+}
+
+/* ------------------------------------------------------------------ a row */
+/* The questions of one comparison row all concern D² from one point p to a few others:
+ * their exact values are computed once, on one integer scale, and the answers are those
+ * of fpr_exact_cmp / _gap / _err: a sign of exact integers, or the same exact real
+ * number rounded the same way (to_double rounds the exact value, whatever its scale).
+ * Where the row does not fit the fast path, each question goes to those functions. */
+int fpr_exact_row_set(fpr_exact *e, const float p[3], const float *const q[], int n)
+{
+    if (n > FPR_EXACT_ROW)
+        return FPR_EINTERNAL;
+    e->rp = p;
+    e->rn = n;
+    const float *pts[FAST_PTS];
+    pts[0] = p;
+    for (int i = 0; i < n; i++)
+        e->rq[i] = pts[i + 1] = q[i];
+    fast_pts fp;
+    e->rfast = fast_prepare(&fp, pts, n + 1);
+    if (e->rfast) {
+        e->remin = fp.emin;
+        for (int i = 0; i < n; i++)
+            e->rS[i] = fast_d2(&fp, 0, i + 1);
+    }
+    return FPR_OK;
+}
+
+int fpr_exact_row_cmp(fpr_exact *e, int a, int b)
+{
+    if (e->rfast) {
+        e->fast++;
+        return (e->rS[a] > e->rS[b]) - (e->rS[a] < e->rS[b]);
+    }
+    return fpr_exact_cmp(e, e->rp, e->rq[a], e->rq[b]);
+}
+
+double fpr_exact_row_gap(fpr_exact *e, int a, int b)
+{
+    double r;
+    if (e->rfast && to_double(e->rS[b] - e->rS[a], 2 * e->remin, 64, &r)) {
+        e->fast++;
+        return r;
+    }
+    return fpr_exact_gap(e, e->rp, e->rq[a], e->rq[b]);
+}
+
+double fpr_exact_row_err(fpr_exact *e, int a, double d2hat, double *d2_out)
+{
+    double d2, r;
+    if (e->rfast && to_double(e->rS[a], 2 * e->remin, 53, &d2)) {
+        if (!isfinite(d2hat)) {
+            if (d2_out)
+                *d2_out = d2;
+            e->fast++;
+            return INFINITY;
+        }
+        if (fast_err(e->rS[a], 2 * e->remin, d2hat, &r)) {
+            if (d2_out)
+                *d2_out = d2;
+            e->fast++;
+            return r;
+        }
+    }
+    return fpr_exact_err(e, e->rp, e->rq[a], d2hat, d2_out);
 }

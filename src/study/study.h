@@ -131,6 +131,14 @@ double fpr_exact_gap(fpr_exact *e, const float p[3], const float q1[3], const fl
 double fpr_exact_err(fpr_exact *e, const float p[3], const float q[3], double d2hat,
                      double *d2_out);
 /* TEST HOOK: 1 = every call takes the GMP path (the reference for the fast path). */
+/* A row: D² from p to q[0..n-1] (n ≤ FPR_EXACT_ROW) computed once, then the same
+ * answers as fpr_exact_cmp(p, q[a], q[b]), fpr_exact_gap(p, q[a], q[b]) and
+ * fpr_exact_err(p, q[a], …). The pointers must stay valid while the row is used. */
+enum { FPR_EXACT_ROW = 8 };
+int fpr_exact_row_set(fpr_exact *e, const float p[3], const float *const q[], int n);
+int fpr_exact_row_cmp(fpr_exact *e, int a, int b);
+double fpr_exact_row_gap(fpr_exact *e, int a, int b);
+double fpr_exact_row_err(fpr_exact *e, int a, double d2hat, double *d2_out);
 void fpr_exact_test_force_gmp(int on);
 /* Calls of e answered without GMP so far (tests: the fast path is exercised). */
 int64_t fpr_exact_fast_calls(const fpr_exact *e);
