@@ -382,6 +382,9 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
     float lo, hi;
     fpr_top3_sq_limits(t, &lo, &hi);
     __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    /* lanes equal to the third and after it in index only count (eq3): with a full
+     * top-3 they are counted by masks; any other passing lane takes the slow path */
+    __m256i i2 = _mm256_set1_epi32(t->n == 3 ? t->idx[2] : INT32_MAX);
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
         __m256 s0, s1;
@@ -404,23 +407,23 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
         s1 = _mm256_add_ps(s1, a3);
         s0 = _mm256_max_ps(_mm256_add_ps(s0, _mm256_loadu_ps(b4 + j)), zero);
         s1 = _mm256_max_ps(_mm256_add_ps(s1, _mm256_loadu_ps(b4 + j + 8)), zero);
-        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s0, vhi, _CMP_LE_OQ)) |
-                     (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s1, vhi, _CMP_LE_OQ)) << 8;
+        __m256 l0 = _mm256_cmp_ps(s0, vhi, _CMP_LE_OQ), l1 = _mm256_cmp_ps(s1, vhi, _CMP_LE_OQ);
+        unsigned m = (unsigned)_mm256_movemask_ps(l0) | (unsigned)_mm256_movemask_ps(l1) << 8;
         if (!m)
             continue;
-        unsigned ge = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s0, vlo, _CMP_GE_OQ)) |
-                      (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s1, vlo, _CMP_GE_OQ)) << 8;
-        if (t->n == 3 && (ge & m) == m) { /* all equal to the third: after it in index? */
-            __m256i i2 = _mm256_set1_epi32(t->idx[2]);
-            unsigned af =
-                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                    _mm256_loadu_si256((const __m256i *)(idx + j)), i2))) |
-                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                    _mm256_loadu_si256((const __m256i *)(idx + j + 8)), i2))) << 8;
-            if ((af & m) == m) {
-                t->eq3 += __builtin_popcount(m);
-                continue;
-            }
+        /* e: equal to the third (lo <= s <= hi) and after it (idx > idx[2]) */
+        __m256 e0 = _mm256_and_ps(
+            _mm256_and_ps(l0, _mm256_cmp_ps(s0, vlo, _CMP_GE_OQ)),
+            _mm256_castsi256_ps(
+                _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)(idx + j)), i2)));
+        __m256 e1 = _mm256_and_ps(
+            _mm256_and_ps(l1, _mm256_cmp_ps(s1, vlo, _CMP_GE_OQ)),
+            _mm256_castsi256_ps(
+                _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)(idx + j + 8)), i2)));
+        unsigned e = (unsigned)_mm256_movemask_ps(e0) | (unsigned)_mm256_movemask_ps(e1) << 8;
+        if (!(m & ~e)) {
+            t->eq3 += __builtin_popcount(e);
+            continue;
         }
         float sv[16];
         _mm256_storeu_ps(sv, s0);
@@ -436,6 +439,7 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
             vlo = _mm256_set1_ps(lo);
             vhi = _mm256_set1_ps(hi);
         }
+        i2 = _mm256_set1_epi32(t->n == 3 ? t->idx[2] : INT32_MAX);
     }
     for (; j < n; j++) {
         float s;
