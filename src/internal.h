@@ -20,6 +20,8 @@ _Static_assert(FLT_EVAL_METHOD == 0, "frameprec needs float arithmetic evaluated
 
 /* Allocation helpers: zeroed, overflow-checked; NULL on failure (message set). */
 void *fpr_calloc(size_t n, size_t size);
+/* As fpr_calloc without the zeroing: for arrays the caller fills before reading. */
+void *fpr_malloc_n(size_t n, size_t size);
 char *fpr_strdup(const char *s);
 
 /* The eps of SPEC §2 as the float32 value PyTorch adds (a Python float cast to the

@@ -718,17 +718,19 @@ static int grid_alloc(grid *g, const fpr_backend *b, int64_t n)
     g->cap_cells = GRID_CELLS_PER_ATOM * n + 8;
     if (g->cap_cells > INT32_MAX - 1)
         g->cap_cells = INT32_MAX - 1;
-    g->cstart = fpr_calloc((size_t)g->cap_cells + 1, sizeof(int32_t));
-    g->pos = fpr_calloc((size_t)n, sizeof(int32_t));
-    g->cell = fpr_calloc((size_t)n, sizeof(int32_t));
-    g->box = fpr_calloc((size_t)g->cap_cells * 6, sizeof(float));
+    /* not zeroed: grid_build sets every element it reads (the counts and boxes of the
+     * cells in use, every atom's cell, position and cell-ordered copy) */
+    g->cstart = fpr_malloc_n((size_t)g->cap_cells + 1, sizeof(int32_t));
+    g->pos = fpr_malloc_n((size_t)n, sizeof(int32_t));
+    g->cell = fpr_malloc_n((size_t)n, sizeof(int32_t));
+    g->box = fpr_malloc_n((size_t)g->cap_cells * 6, sizeof(float));
     int bad = !g->cstart || !g->pos || !g->cell || !g->box;
     if (!bad && (b->eval_f32 || b->eval_f64)) {
-        g->px = fpr_calloc((size_t)n, sizeof(float));
-        g->py = fpr_calloc((size_t)n, sizeof(float));
-        g->pz = fpr_calloc((size_t)n, sizeof(float));
-        g->pidx = fpr_calloc((size_t)n, sizeof(int32_t));
-        g->inv = fpr_calloc((size_t)n, sizeof(int32_t));
+        g->px = fpr_malloc_n((size_t)n, sizeof(float));
+        g->py = fpr_malloc_n((size_t)n, sizeof(float));
+        g->pz = fpr_malloc_n((size_t)n, sizeof(float));
+        g->pidx = fpr_malloc_n((size_t)n, sizeof(int32_t));
+        g->inv = fpr_malloc_n((size_t)n, sizeof(int32_t));
         bad = !g->px || !g->py || !g->pz || !g->pidx || !g->inv;
         if (!bad && b->chain_aux_bytes)
             bad = !(g->paux = fpr_calloc(b->chain_aux_bytes(b, n) + 64, 1));

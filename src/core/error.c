@@ -51,6 +51,20 @@ void *fpr_calloc(size_t n, size_t size)
     return p;
 }
 
+void *fpr_malloc_n(size_t n, size_t size)
+{
+    if (n == 0)
+        n = 1;
+    if (size != 0 && n > SIZE_MAX / size) {
+        fpr_error(FPR_ENOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    void *p = malloc(n * size);
+    if (!p)
+        fpr_error(FPR_ENOMEM, "out of memory allocating %zu bytes", n * size);
+    return p;
+}
+
 char *fpr_strdup(const char *s)
 {
     if (!s)
