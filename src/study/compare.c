@@ -210,6 +210,9 @@ typedef struct cmp_ctx {
 typedef struct cmp_row {
     int32_t st, atom[FPR_EXACT_ROW];
     int n;
+    /* per atom of the row, once asked: the backend's bound and its computed value */
+    uint8_t have_bound[FPR_EXACT_ROW], have_value[FPR_EXACT_ROW];
+    double bnd[FPR_EXACT_ROW], val[FPR_EXACT_ROW];
 } cmp_row;
 
 static const float *X(const cmp_ctx *k, int32_t i) { return k->xs + (size_t)i * 3; }
@@ -221,6 +224,8 @@ static void row_begin(const cmp_ctx *k, int32_t st, const int32_t *a, int n)
     const float *q[FPR_EXACT_ROW];
     r->st = st;
     r->n = 0;
+    memset(r->have_bound, 0, sizeof r->have_bound);
+    memset(r->have_value, 0, sizeof r->have_value);
     for (int i = 0; i < n; i++) {
         int dup = a[i] < 0 || a[i] >= k->c->n_atom;
         for (int j = 0; j < r->n && !dup; j++)
@@ -294,8 +299,30 @@ static double bound(const cmp_ctx *k, int32_t i, int32_t j)
 {
     if (!k->b->d2_error_bound)
         return 0;
-    return k->b->d2_error_bound(k->b, k->cfg, X(k, i), X(k, j),
-                                k->absmax[k->ch->chain_slot[i]]);
+    int a = row_slot(k, i, j);
+    if (a >= 0 && k->row->have_bound[a])
+        return k->row->bnd[a];
+    double v = k->b->d2_error_bound(k->b, k->cfg, X(k, i), X(k, j),
+                                    k->absmax[k->ch->chain_slot[i]]);
+    if (a >= 0) {
+        k->row->bnd[a] = v;
+        k->row->have_bound[a] = 1;
+    }
+    return v;
+}
+
+/* The backend's computed value of (st, j), through the row where it holds j. */
+static double value_of(const cmp_ctx *k, int32_t st, int32_t j)
+{
+    int a = row_slot(k, st, j);
+    if (a >= 0 && k->row->have_value[a])
+        return k->row->val[a];
+    double v = fpr_paireval_value(k->pe, st, j);
+    if (a >= 0) {
+        k->row->val[a] = v;
+        k->row->have_value[a] = 1;
+    }
+    return v;
 }
 
 static int ranks_before(double v1, int32_t i1, double v2, int32_t i2)
@@ -375,8 +402,8 @@ static int row_cause(const cmp_ctx *k, int32_t st, const int32_t T[3], const int
                 cause = FPR_CAUSE_UNKNOWN;
                 continue;
             }
-            double vb = fpr_paireval_value(k->pe, st, B[i]);
-            double vt = fpr_paireval_value(k->pe, st, T[j]);
+            double vb = value_of(k, st, B[i]);
+            double vt = value_of(k, st, T[j]);
             if (!ranks_before(vb, B[i], vt, T[j]) && !(k->any_tie_order && vb == vt)) {
                 *expl = 0; /* its top-3 contradicts its own values */
                 return FPR_CAUSE_INCONSISTENT;
@@ -438,7 +465,9 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
         rc = FPR_ENOMEM;
         goto done;
     }
-    cmp_row row = {-1, {0}, 0};
+    cmp_row row;
+    memset(&row, 0, sizeof row);
+    row.st = -1;
     cmp_ctx k = {c,  b,  cfg, &ch, NULL, absmax, ex, pe, (flags & FPR_CMP_ANY_TIE_ORDER) != 0,
                  &row};
 
