@@ -10,7 +10,8 @@
 # Every backend runs with --search brute and --search grid (SPEC §12) on every case,
 # the real case also all-atomized (6ZU5: 166,793 atoms), and the two frames files are
 # compared byte for byte; exact_diff's brute force also runs with its plain eval path
-# (FRAMEPREC_FUSED=0) beside the fused kernel, in the same run.
+# (FRAMEPREC_FUSED=0) beside the fused kernels (exact_diff; matmul_bf16 for the
+# identity backends' kernel), in the same run.
 # Writes reports/BENCH.md (machine, compiler, flags, date, commands).
 # Environment: BENCH_SIZES (default "1000 5000 10000 20000 45000"), BENCH_JOBS
 # (default: all cores), BENCH_TORCH_MAX_BYTES (default 8e9: larger PyTorch runs are
@@ -192,7 +193,7 @@ for c in $CASES; do
             fi
         fi
         case $b in
-        exact_diff | chunked_fp32 | matmul)
+        exact_diff | chunked_fp32 | matmul | matmul_bf16)
             run "$c" "$b" 1 single brute >/dev/null
             s=$(run "$c" "$b" "$JOBS" multi brute)
             ident "$c" "$b" threads "$F.j1.brute.single.h5" "$F.j$JOBS.brute.multi.h5"
@@ -200,7 +201,7 @@ for c in $CASES; do
         *) s=$(run "$c" "$b" "$JOBS" multi brute) ;;
         esac
         ident "$c" "$b" search "$F.j$JOBS.brute.multi.h5" "$F.j$JOBS.grid.multi.h5"
-        if [ $b = exact_diff ]; then # the plain eval path, same bits, for the kernel's speed-up
+        if [ $b = exact_diff ] || [ $b = matmul_bf16 ]; then # the plain eval path, same bits, for the kernel's speed-up
             BENCH_ENV="env FRAMEPREC_FUSED=0" run "$c" "$b" 1 eval-path brute >/dev/null
             ident "$c" "$b" fused "$F.j1.brute.single.h5" "$F.j1.brute.eval-path.h5"
         fi

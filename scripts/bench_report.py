@@ -85,7 +85,7 @@ def main():
     L.append("|---|---|---|---|---|---|---|---|---|---|")
     res = {}   # brute-force runs, (file, backend, jobs)
     gres = {}  # grid runs
-    eres = {}  # exact_diff's plain eval path (FRAMEPREC_FUSED=0)
+    eres = {}  # the plain eval path (FRAMEPREC_FUSED=0) of exact_diff and matmul_bf16
     for r in runs:
         c = byfile.get(r["file"], {"name": os.path.basename(r["file"]), "pairs": 0})
         search = r.get("search", "brute")
@@ -287,7 +287,7 @@ def main():
             G.append("- %s: truth / fp64 = %.2f (goal ≤ 5) → %s" % (c["name"], r, "met" if r <= 5 else "MISSED"))
     tid = [r for r in ident if r.get("kind", "threads") == "threads"]
     allid = all(r["identical"] for r in tid) and tid
-    G.append("- frames bit-identical for 1 and %d threads (exact_diff, chunked_fp32, matmul, every case): %s" % (
+    G.append("- frames bit-identical for 1 and %d threads (exact_diff, chunked_fp32, matmul, matmul_bf16, every case): %s" % (
         J, "met" if allid else "MISSED"))
     # issue 16: the grid and the fused kernel
     sid_all = [r for r in ident if r.get("kind") == "search"]
@@ -295,8 +295,9 @@ def main():
              "here, %d comparisons): %s" % (len(sid_all), "met" if sid_all and all(r["identical"] for r in sid_all)
                                            else "MISSED"))
     fid = [r for r in ident if r.get("kind") == "fused"]
-    G.append("- fused exact_diff kernel byte-identical to its eval path (%d cases): %s" % (
-        len(fid), "met" if fid and all(r["identical"] for r in fid) else "MISSED"))
+    G.append("- fused kernels (exact_diff; matmul_bf16 for the identity backends) byte-identical to their "
+             "eval path (%d comparisons): %s" % (
+                 len(fid), "met" if fid and all(r["identical"] for r in fid) else "MISSED"))
     if big:
         for j in sorted({1, J}):
             br, gr = res.get((big["file"], "exact_diff", j)), gres.get((big["file"], "exact_diff", j))
@@ -311,6 +312,11 @@ def main():
             G.append("- %d atoms, 1 thread: fused exact_diff brute force ≥ 2× the eval path's pairs/s/core: "
                      "%.2e vs %.2e = %.2f× → %s" % (big["n_atom"], big["pairs"] / br["seconds"],
                                                    big["pairs"] / ev["seconds"], sp, "met" if sp >= 2 else "MISSED"))
+        br, ev = res.get((big["file"], "matmul_bf16", 1)), eres.get((big["file"], "matmul_bf16", 1))
+        if br and ev and br.get("seconds") and ev.get("seconds"):
+            G.append("- %d atoms, 1 thread, for information: matmul_bf16's fused brute force %.2e pairs/s/core, "
+                     "its eval path %.2e (%.2f×)" % (big["n_atom"], big["pairs"] / br["seconds"],
+                                                    big["pairs"] / ev["seconds"], ev["seconds"] / br["seconds"]))
     g = srun.get("grid") if srun else None
     if g and g.get("wall") is not None:
         G.append("- whole corpus study (6ZU5 all-atomized included) under 30 s on %d cores: %.1f s wall, the study "
