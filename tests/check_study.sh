@@ -46,6 +46,14 @@ if "$FP" report "$T/s" -o "$T/new/report-dir" >/dev/null 2>&1 &&
 else
   bad "report into a new directory"
 fi
+# the study writes summary.json and the report from the runs it holds; read back from
+# results.h5 (merge of the one directory, report) they must be the same files
+if "$FP" merge -o "$T/m1" "$T/s" >/dev/null 2>&1 && cmp -s "$T/s/summary.json" "$T/m1/summary.json" &&
+   cmp -s "$T/s/report.html" "$T/new/report-dir/report.html"; then
+  ok "summary.json and report.html from the runs held equal those read back from results.h5"
+else
+  bad "summary.json or report.html differ from those read back from results.h5"
+fi
 
 # 2. a deliberately worsened backend must fail the gate, named case by case
 for b in matmul chunked_fp32; do

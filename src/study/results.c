@@ -580,30 +580,79 @@ int fpr_results_read(const char *arg, fpr_study_results **out)
         fpr_study_results_free(r);
         return rc;
     }
-    if (r->nruns)
-        qsort(r->runs, r->nruns, sizeof *r->runs, cmp_run);
+    fpr_study_results_sort(r);
     *out = r;
     return FPR_OK;
+}
+
+void fpr_study_results_sort(fpr_study_results *r)
+{
+    if (r->nruns)
+        qsort(r->runs, r->nruns, sizeof *r->runs, cmp_run);
+}
+
+/* The strings of a run as a reader gets them: absent ones are "". */
+static char *dup_or_empty(const char *s) { return fpr_strdup(s ? s : ""); }
+
+int fpr_study_run_copy(fpr_study_run *dst, const fpr_study_run *src)
+{
+    *dst = *src;
+    dst->key = dup_or_empty(src->key);
+    dst->case_name = dup_or_empty(src->case_name);
+    dst->case_path = dup_or_empty(src->case_path);
+    dst->mode = dup_or_empty(src->mode);
+    dst->case_sha256 = dup_or_empty(src->case_sha256);
+    dst->work_key = dup_or_empty(src->work_key);
+    dst->b = fpr_calloc(src->nb + 1, sizeof *dst->b);
+    int ok = dst->key && dst->case_name && dst->case_path && dst->mode && dst->case_sha256 &&
+             dst->work_key && dst->b;
+    for (size_t i = 0; ok && i < src->nb; i++) {
+        dst->b[i] = src->b[i];
+        /* the metrics a file holds, as attributes hold them (counts as int64) */
+        fpr_metrics_init(&dst->b[i].m);
+        for (size_t k = 0; k < fpr_metric_nfields; k++) {
+            double v = fpr_metric_get(&src->b[i].m, k);
+            if (fpr_metric_fields[k].is_int)
+                v = (double)(int64_t)v;
+            fpr_metric_set(&dst->b[i].m, k, v);
+        }
+        dst->b[i].name = dup_or_empty(src->b[i].name);
+        dst->b[i].examples = dup_or_empty(src->b[i].examples);
+        ok = dst->b[i].name && dst->b[i].examples;
+        if (src->b[i].m.disp_n <= 0) /* not written when empty: a reader gets zeros */
+            memset(&dst->b[i].disp_hist, 0, sizeof dst->b[i].disp_hist);
+    }
+    if (!ok) {
+        if (!dst->b)
+            dst->nb = 0;
+        fpr_study_run_clear(dst);
+        return FPR_ENOMEM;
+    }
+    return FPR_OK;
+}
+
+void fpr_study_run_clear(fpr_study_run *run)
+{
+    free(run->key);
+    free(run->case_name);
+    free(run->case_path);
+    free(run->mode);
+    free(run->case_sha256);
+    free(run->work_key);
+    for (size_t j = 0; run->b && j < run->nb; j++) {
+        free(run->b[j].name);
+        free(run->b[j].examples);
+    }
+    free(run->b);
+    memset(run, 0, sizeof *run);
 }
 
 void fpr_study_results_free(fpr_study_results *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->nruns; i++) {
-        fpr_study_run *run = &r->runs[i];
-        free(run->key);
-        free(run->case_name);
-        free(run->case_path);
-        free(run->mode);
-        free(run->case_sha256);
-        free(run->work_key);
-        for (size_t j = 0; j < run->nb; j++) {
-            free(run->b[j].name);
-            free(run->b[j].examples);
-        }
-        free(run->b);
-    }
+    for (size_t i = 0; i < r->nruns; i++)
+        fpr_study_run_clear(&r->runs[i]);
     free(r->runs);
     free(r->version);
     free(r->compiler);

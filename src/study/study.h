@@ -252,6 +252,12 @@ typedef struct fpr_study_results {
     fpr_study_run *runs;
 } fpr_study_results;
 void fpr_study_results_free(fpr_study_results *r);
+/* Runs in the order fpr_results_read gives them (case, native before all, offset). */
+void fpr_study_results_sort(fpr_study_results *r);
+/* A deep copy of a run as fpr_results_read would give it back from its file (absent
+ * strings as "", an empty displacement histogram as zeros); clear frees one. */
+int fpr_study_run_copy(fpr_study_run *dst, const fpr_study_run *src);
+void fpr_study_run_clear(fpr_study_run *run);
 
 /* Build facts recorded in every report. */
 const char *fpr_study_compiler(void);
