@@ -246,6 +246,23 @@ static void test_sqrt_limits(void **state)
             assert_true(sqrtf(f32_of(ul - 1)) < v);
         checked++;
     }
+    /* whole ranges: two binades around 1 (a power of two inside), the smallest
+     * subnormals, the normal/subnormal boundary, the top of the range */
+    static const uint32_t ranges[][2] = {{0x3f000000u, 0x40000000u}, {0x00000001u, 0x00010000u},
+                                         {0x007f0000u, 0x00810000u}, {0x7f7f0000u, 0x7f800000u}};
+    for (size_t g = 0; g < sizeof ranges / sizeof ranges[0]; g++)
+        for (uint32_t u = ranges[g][0]; u < ranges[g][1]; u++) {
+            float v = f32_of(u), lo, hi;
+            fpr_sqrt_limits_f32(v, &lo, &hi);
+            uint32_t ul, uh;
+            memcpy(&ul, &lo, 4);
+            memcpy(&uh, &hi, 4);
+            if (!(sqrtf(hi) <= v && sqrtf(lo) >= v) ||
+                (uh < 0x7f800000u && !(sqrtf(f32_of(uh + 1)) > v)) ||
+                (ul > 0 && !(sqrtf(f32_of(ul - 1)) < v)))
+                fail_msg("sqrt limits of %a: lo %a hi %a", (double)v, (double)lo, (double)hi);
+            checked++;
+        }
     printf("# sqrt limits checked for %lld values\n", (long long)checked);
 }
 

@@ -1,6 +1,7 @@
 /* driver.c — the frame-atom driver of SPEC §2: chain walk, per-chain candidate
  * views, streaming top-3 with the canonical tie rule, frame assembly, angle and
  * validity. Backends only supply arithmetic; everything else lives here. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -371,25 +372,36 @@ static inline float f32_step(float s, int up)
     return s;
 }
 
+/* sqrtf rounds to nearest: sqrtf(s) = v exactly when sqrt(s) lies strictly between the
+ * midpoints of v and its float32 neighbours (a tie is impossible: a midpoint has 25
+ * significant bits, its square 49 or 50, never a float32 s). Both midpoints and their
+ * squares are exact in binary64, so the limits are the float32 values next to those
+ * squares: hi the largest below the upper one, lo the smallest above the lower one. */
 void fpr_sqrt_limits_f32(float v, float *lo, float *hi)
 {
     if (!(v < INFINITY)) { /* only +inf has sqrtf = +inf */
         *lo = *hi = INFINITY;
         return;
     }
-    /* fl(v²) is within an ulp or two of both limits; step while sqrtf itself says so */
-    float h = (float)((double)v * (double)v);
-    while (h > 0 && !(sqrtf(h) <= v))
-        h = f32_step(h, 0);
-    while (h < INFINITY && sqrtf(f32_step(h, 1)) <= v)
-        h = f32_step(h, 1);
-    float l = h;
-    while (l > 0 && sqrtf(f32_step(l, 0)) >= v)
-        l = f32_step(l, 0);
-    while (l < INFINITY && sqrtf(l) < v) /* v not a sqrtf value: then lo > hi */
+    if (v == 0) { /* sqrtf(s) > 0 for every s > 0 */
+        *lo = *hi = 0;
+        return;
+    }
+    float up = nextafterf(v, INFINITY), down = nextafterf(v, 0);
+    if (up == INFINITY) {
+        *hi = FLT_MAX;
+    } else {
+        double m = 0.5 * ((double)v + (double)up), m2 = m * m; /* exact */
+        float h = (float)m2;
+        if ((double)h >= m2)
+            h = h > 0 ? f32_step(h, 0) : 0;
+        *hi = h;
+    }
+    double m = 0.5 * ((double)down + (double)v), m2 = m * m; /* exact */
+    float l = (float)m2;
+    if ((double)l <= m2)
         l = f32_step(l, 1);
     *lo = l;
-    *hi = h;
 }
 
 void fpr_sqrt_block_f32(float *v, int64_t n)
