@@ -87,8 +87,12 @@ int fpr_top3_offer_sq(fpr_top3 *t, float s, int32_t idx);
  * fpr_top3_scan_sq_f32 (the fallback of a backend's own fused kernel). */
 void fpr_scan_sq_blocks(const fpr_backend *b, const void *cfg, void *scratch,
                         const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, fpr_top3 *t);
-/* v[j] = sqrtf(v[j]): eval_f32 of a backend that has eval_sq_f32. */
-void fpr_sqrt_block_f32(float *v, int64_t n);
+/* Offers the lanes of mask m (bit k: column idx[k], sum s[k]) in order; 1 when the
+ * third value changed. */
+int fpr_top3_offer_lanes_sq(fpr_top3 *t, const float *s, const int32_t *idx, unsigned m);
+/* eval_f32 of a backend that has eval_sq_f32: its sums, then sqrtf of each. */
+void fpr_eval_f32_from_sq(const fpr_backend *b, const void *cfg, void *scratch,
+                          const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, float *out);
 
 /* --search grid's memory, per chain atom at most (src/core/driver.c): the cell arrays
  * (FPR_GRID_CELLS_PER_ATOM cells of 4 + 24 bytes, and row boxes of 24 bytes per row,

@@ -90,14 +90,6 @@ static void eval_sq(const fpr_backend *b, const void *cfgp, void *scratch,
     }
 }
 
-/* The value: the sqrt of eval_sq's sum, correctly rounded. */
-static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, float *out)
-{
-    eval_sq(b, cfg, scratch, cv, q, j0, n, out);
-    fpr_sqrt_block_f32(out, n);
-}
-
 static int configure(const fpr_backend *b, const char *params, void **out)
 {
     dcfg *c = fpr_calloc(1, sizeof *c);
@@ -173,7 +165,7 @@ const fpr_backend fpr_backend_cdist_direct = {
     .name = "cdist_direct",
     .summary = "torch.cdist direct kernel (donot_use_mm_for_euclid_dist): sqrt(sum |dx|^2), no eps",
     .precision = FPR_PREC_F32,
-    .eval_f32 = eval,
+    .eval_f32 = fpr_eval_f32_from_sq,
     .eval_sq_f32 = eval_sq,
     .configure = configure,
     .cfg_free = cfg_free,

@@ -119,19 +119,6 @@ static float sum_limit(fpr_top3 *t)
     return hi;
 }
 
-/* Offers one passing column; returns 1 when the top-3 changed. A value equal to the
- * third that does not enter is still handed to fpr_top3_insert, which counts it (eq3). */
-static inline int offer(fpr_top3 *t, float sum, int32_t idx)
-{
-    if (idx == t->idx[0] || idx == t->idx[1] || idx == t->idx[2])
-        return 0;
-    double v = (double)sqrtf(sum);
-    if (t->n == 3 && !(v <= t->val[2]))
-        return 0;
-    int enters = t->n < 3 || v < t->val[2] || idx < t->idx[2];
-    fpr_top3_insert(t, v, idx);
-    return enters;
-}
 
 static void scan_scalar(float e, float qx, float qy, float qz, const float *restrict x,
                         const float *restrict y, const float *restrict z,
@@ -149,7 +136,7 @@ static void scan_scalar(float e, float qx, float qy, float qz, const float *rest
         float t1 = e + dy * dy;
         float t2 = e + dz * dz;
         float s = (t0 + t1) + t2;
-        if (s <= lim && offer(t, s, idx[j]))
+        if (s <= lim && fpr_top3_offer_sq(t, s, idx[j]))
             lim = sum_limit(t);
     }
 }
@@ -181,13 +168,7 @@ __attribute__((target("avx512f"))) static void scan_avx512(float e, float qx, fl
             continue;
         float sv[16];
         _mm512_storeu_ps(sv, s);
-        int changed = 0;
-        while (m) {
-            int k = __builtin_ctz(m);
-            m &= (__mmask16)(m - 1);
-            changed |= offer(t, sv[k], idx[j + k]);
-        }
-        if (changed)
+        if (fpr_top3_offer_lanes_sq(t, sv, idx + j, m))
             vlim = _mm512_set1_ps(sum_limit(t));
     }
     scan_scalar(e, qx, qy, qz, x, y, z, idx, j, n, t);
@@ -228,13 +209,7 @@ __attribute__((target("avx2"))) static void scan_avx2(float e, float qx, float q
         float sv[16];
         _mm256_storeu_ps(sv, s0);
         _mm256_storeu_ps(sv + 8, s1);
-        int changed = 0;
-        while (m) {
-            int k = __builtin_ctz(m);
-            m &= m - 1;
-            changed |= offer(t, sv[k], idx[j + k]);
-        }
-        if (changed)
+        if (fpr_top3_offer_lanes_sq(t, sv, idx + j, m))
             vlim = _mm256_set1_ps(sum_limit(t));
     }
     scan_scalar(e, qx, qy, qz, x, y, z, idx, j, n, t);

@@ -40,20 +40,6 @@ static void eval_sq(const fpr_backend *b, const void *cfg, void *scratch,
     mm_eval_dot5_sq(cfg ? cfg : &dflt, cv->aux, q, j0, n, out);
 }
 
-/* The value: the sqrt of eval_sq's clamped sum, correctly rounded. */
-static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, float *out)
-{
-    eval_sq(b, cfg, scratch, cv, q, j0, n, out);
-    fpr_sqrt_block_f32(out, n);
-}
-
-static void scan(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, fpr_top3 *t)
-{
-    mm_scan_dot5(b, cfg ? cfg : &dflt, cfg, scratch, cv, q, j0, n, t);
-}
-
 static int configure(const fpr_backend *b, const char *params, void **cfg)
 {
     return mm_configure(b, params, &dflt, 1 | 2 | 4, cfg);
@@ -85,9 +71,9 @@ const fpr_backend fpr_backend_matmul_bf16 = {
     .precision = FPR_PREC_F32,
     .chain_aux_bytes = mm_aux_bytes_plain,
     .prepare_chain = prepare,
-    .eval_f32 = eval,
+    .eval_f32 = fpr_eval_f32_from_sq,
     .eval_sq_f32 = eval_sq,
-    .scan_f32 = scan,
+    .scan_f32 = mm_scan_dot5,
     .configure = configure,
     .cfg_free = mm_cfg_free,
     .params_help = "round=nearest|nearest_away|zero (float32 -> bf16, default nearest); "

@@ -222,7 +222,7 @@ static inline void mm_reduce_operands(mm_aux *m, int bits, int mode, int with_lo
  * Debian's PyTorch computes: reference BLAS sgemm, k in order, no FMA). Lane by lane
  * the same IEEE operations as the scalar loops below: mul, fmadd (or mul + add), max
  * with +0 (MAXPS returns its second operand, +0, for NaN and for ±0: exactly
- * `s > 0 ? s : 0`); the sqrt follows in mm_eval_dot5. Written out because the generic
+ * `s > 0 ? s : 0`); the sqrt follows in fpr_eval_f32_from_sq. Written out because the generic
  * loops only vectorise when sqrtf may skip errno (-fno-math-errno must come after
  * -fno-fast-math). */
 #ifdef FPR_HAVE_X86_SIMD
@@ -351,14 +351,6 @@ static inline void mm_eval_dot5_sq(const mm_cfg *c, const mm_aux *m, int64_t q, 
     }
 }
 
-/* out[j] = sqrt(max(0, A_q · B_j)): the value (eval_f32). */
-static inline void mm_eval_dot5(const mm_cfg *c, const mm_aux *m, int64_t q, int64_t j0, int64_t n,
-                                float *restrict out)
-{
-    mm_eval_dot5_sq(c, m, q, j0, n, out);
-    fpr_sqrt_block_f32(out, n);
-}
-
 /* ------------------------------------------------------------------ fused scan */
 /* scan_f32 of the identity backends: the 5-term dot streamed straight into a row's
  * top-3. The ones of the operands are structural (A_i4 = B_j3 = 1, exact under every
@@ -428,13 +420,7 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
         float sv[16];
         _mm256_storeu_ps(sv, s0);
         _mm256_storeu_ps(sv + 8, s1);
-        int changed = 0;
-        while (m) {
-            int k = __builtin_ctz(m);
-            m &= m - 1;
-            changed |= fpr_top3_offer_sq(t, sv[k], idx[j + k]);
-        }
-        if (changed) {
+        if (fpr_top3_offer_lanes_sq(t, sv, idx + j, m)) {
             fpr_top3_sq_limits(t, &lo, &hi);
             vlo = _mm256_set1_ps(lo);
             vhi = _mm256_set1_ps(hi);
@@ -460,12 +446,16 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
 }
 #endif
 
-/* scan_f32 of a backend whose eval_sq_f32 is mm_eval_dot5_sq (for acc=f32, config c):
- * offers columns j0..j0+n-1 of row q to t. */
-static inline void mm_scan_dot5(const fpr_backend *b, const mm_cfg *c, const void *cfg,
-                                void *scratch, const fpr_chain_view *cv, int64_t q, int64_t j0,
-                                int64_t n, fpr_top3 *t)
+/* scan_f32 of the identity backends whose eval_sq_f32 is mm_eval_dot5_sq for acc=f32:
+ * offers columns j0..j0+n-1 of row q to t. Without a config (the backend's defaults)
+ * the order is the sequential one with FMA and f32 accumulation, every such backend's
+ * default; the operand rounding was applied in prepare_chain and does not enter here. */
+static inline void mm_scan_dot5(const fpr_backend *b, const void *cfg, void *scratch,
+                                const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n,
+                                fpr_top3 *t)
 {
+    static const mm_cfg seq = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32};
+    const mm_cfg *c = cfg ? cfg : &seq;
 #ifdef FPR_HAVE_X86_SIMD
     if (c->order == MM_ORDER_SEQ && c->acc == MM_ACC_F32 && fpr_simd_level() >= FPR_SIMD_AVX2) {
         const mm_aux *m = cv->aux;

@@ -142,14 +142,6 @@ static void eval_sq(const fpr_backend *b, const void *cfg, void *scratch,
     }
 }
 
-/* The value: the sqrt of eval_sq's clamped sum, correctly rounded. */
-static void eval(const fpr_backend *b, const void *cfg, void *scratch, const fpr_chain_view *cv,
-                 int64_t q, int64_t j0, int64_t n, float *out)
-{
-    eval_sq(b, cfg, scratch, cv, q, j0, n, out);
-    fpr_sqrt_block_f32(out, n);
-}
-
 static double bound(const fpr_backend *b, const void *cfg, const float xi[3], const float xj[3],
                     double chain_absmax)
 {
@@ -183,7 +175,7 @@ const fpr_backend fpr_backend_matmul_comp = {
     .precision = FPR_PREC_F32,
     .chain_aux_bytes = aux_bytes,
     .prepare_chain = prepare,
-    .eval_f32 = eval,
+    .eval_f32 = fpr_eval_f32_from_sq,
     .eval_sq_f32 = eval_sq,
     .d2_error_bound = bound,
     .torch_peak_bytes = torch_peak,

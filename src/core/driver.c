@@ -285,6 +285,18 @@ static void scan_f32_scalar(fpr_top3 *t, const float *v, const int32_t *idx, int
 #ifdef FPR_HAVE_X86_SIMD
 #include <immintrin.h>
 
+/* Lanes of the 16 columns at idx whose index is above i2 (ranked after the third when
+ * their value equals it). */
+__attribute__((target("avx2"))) static inline unsigned after16(const int32_t *idx, int32_t i2)
+{
+    __m256i v = _mm256_set1_epi32(i2);
+    return (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(
+               _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)idx), v))) |
+           (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(
+               _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)(idx + 8)), v)))
+               << 8;
+}
+
 __attribute__((target("avx512f"))) static void scan_f32_avx512(fpr_top3 *t, const float *v,
                                                                const int32_t *idx, int64_t j,
                                                                int64_t n)
@@ -320,13 +332,7 @@ __attribute__((target("avx2"))) static void scan_f32_avx2(fpr_top3 *t, const flo
         unsigned eq = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v0, thr, _CMP_EQ_OQ)) |
                       (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v1, thr, _CMP_EQ_OQ)) << 8;
         if (eq == m) {
-            __m256i i2 = _mm256_set1_epi32(t->idx[2]);
-            unsigned af =
-                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                    _mm256_loadu_si256((const __m256i *)(idx + j)), i2))) |
-                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                    _mm256_loadu_si256((const __m256i *)(idx + j + 8)), i2))) << 8;
-            if ((af & m) == m) {
+            if ((after16(idx + j, t->idx[2]) & m) == m) {
                 t->eq3 += __builtin_popcount(m);
                 continue;
             }
@@ -404,10 +410,12 @@ void fpr_sqrt_limits_f32(float v, float *lo, float *hi)
     *lo = l;
 }
 
-void fpr_sqrt_block_f32(float *v, int64_t n)
+void fpr_eval_f32_from_sq(const fpr_backend *b, const void *cfg, void *scratch,
+                          const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, float *out)
 {
+    b->eval_sq_f32(b, cfg, scratch, cv, q, j0, n, out);
     for (int64_t j = 0; j < n; j++)
-        v[j] = sqrtf(v[j]);
+        out[j] = sqrtf(out[j]);
 }
 
 int fpr_top3_offer_sq(fpr_top3 *t, float s, int32_t idx)
@@ -417,6 +425,17 @@ int fpr_top3_offer_sq(fpr_top3 *t, float s, int32_t idx)
     double old = t->val[2];
     offer_le(t, (double)sqrtf(s), idx);
     return t->val[2] != old;
+}
+
+int fpr_top3_offer_lanes_sq(fpr_top3 *t, const float *s, const int32_t *idx, unsigned m)
+{
+    int changed = 0;
+    while (m) {
+        int k = __builtin_ctz(m);
+        m &= m - 1;
+        changed |= fpr_top3_offer_sq(t, s[k], idx[k]);
+    }
+    return changed;
 }
 
 static void scan_sq_scalar(fpr_top3 *t, const float *s, const int32_t *idx, int64_t j,
@@ -452,13 +471,7 @@ __attribute__((target("avx512f"))) static void scan_sq_avx512(fpr_top3 *t, const
                 continue;
             }
         }
-        int changed = 0;
-        while (m) {
-            int k = __builtin_ctz(m);
-            m &= (__mmask16)(m - 1);
-            changed |= fpr_top3_offer_sq(t, s[j + k], idx[j + k]);
-        }
-        if (changed) {
+        if (fpr_top3_offer_lanes_sq(t, s + j, idx + j, m)) {
             fpr_top3_sq_limits(t, &lo, &hi);
             vlo = _mm512_set1_ps(lo);
             vhi = _mm512_set1_ps(hi);
@@ -484,24 +497,12 @@ __attribute__((target("avx2"))) static void scan_sq_avx2(fpr_top3 *t, const floa
         unsigned ge = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v0, vlo, _CMP_GE_OQ)) |
                       (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v1, vlo, _CMP_GE_OQ)) << 8;
         if ((ge & m) == m) {
-            __m256i i2 = _mm256_set1_epi32(t->idx[2]);
-            unsigned af =
-                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                    _mm256_loadu_si256((const __m256i *)(idx + j)), i2))) |
-                (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                    _mm256_loadu_si256((const __m256i *)(idx + j + 8)), i2))) << 8;
-            if ((af & m) == m) {
+            if ((after16(idx + j, t->idx[2]) & m) == m) {
                 t->eq3 += __builtin_popcount(m);
                 continue;
             }
         }
-        int changed = 0;
-        while (m) {
-            int k = __builtin_ctz(m);
-            m &= m - 1;
-            changed |= fpr_top3_offer_sq(t, s[j + k], idx[j + k]);
-        }
-        if (changed) {
+        if (fpr_top3_offer_lanes_sq(t, s + j, idx + j, m)) {
             fpr_top3_sq_limits(t, &lo, &hi);
             vlo = _mm256_set1_ps(lo);
             vhi = _mm256_set1_ps(hi);
