@@ -95,12 +95,13 @@ void fpr_eval_f32_from_sq(const fpr_backend *b, const void *cfg, void *scratch,
                           const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n, float *out);
 
 /* --search grid's memory, per chain atom at most (src/core/driver.c): the cell arrays
- * (FPR_GRID_CELLS_PER_ATOM cells of 4 + 24 bytes, and row boxes of 24 bytes per row,
- * at most one row per cell), the chain tables and cell-ordered coordinates (28 bytes),
+ * (FPR_GRID_CELLS_PER_ATOM cells of 4 bytes, and row boxes of 24 bytes per row, at most
+ * one row per cell), a box of 24 bytes per non-empty cell (at most one per atom), the
+ * chain tables and cell-ordered coordinates (28 bytes),
  * and the backend's per-atom data twice (the driver's view and the cell-ordered one;
  * at most 80 bytes each, matmul_bf16x3's 20 floats). fpr_case_working_set adds it. */
 enum { FPR_GRID_CELLS_PER_ATOM = 8 };
-#define FPR_GRID_BYTES_PER_ATOM (FPR_GRID_CELLS_PER_ATOM * (4.0 + 24.0 + 24.0) + 28.0 + 2 * 80.0)
+#define FPR_GRID_BYTES_PER_ATOM (FPR_GRID_CELLS_PER_ATOM * (4.0 + 24.0) + 24.0 + 28.0 + 2 * 80.0)
 
 /* Test hooks of --search grid (SPEC §12), for tests/test_driver.c only: scale of the
  * error-bound slack in the stopping rule (1 = the rigorous rule; 0 removes it, the
@@ -109,6 +110,11 @@ enum { FPR_GRID_CELLS_PER_ATOM = 8 };
  * cheaper, so tests exercise it everywhere). Not thread-safe: set before
  * fpr_frames_compute. */
 void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms);
+/* Tests only, likewise: seed blocks off (0) or on (1, the default), and the number of
+ * rows whose search was answered by their seed block alone since the last call (which
+ * resets it). */
+void fpr_grid_test_seed_blocks(int on);
+int64_t fpr_grid_test_seed_rows(void);
 
 /* The memory limit loaders enforce before allocating: fpr_set_max_memory's value, or
  * the machine's physical memory when none is set. */

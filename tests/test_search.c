@@ -36,9 +36,9 @@ static void two_chains(fpr_case *c)
     }
 }
 
-enum { K_LATTICE, K_DUPLICATES, K_SHELLS, K_PLANE, K_LINE, K_PROTEIN, K_COUNT };
+enum { K_LATTICE, K_DUPLICATES, K_SHELLS, K_PLANE, K_LINE, K_CLUMP, K_PROTEIN, K_COUNT };
 static const char *const kind_name[K_COUNT] = {"lattice", "duplicates", "equal-sqrt shells",
-                                                "plane", "line", "protein"};
+                                                "plane", "line", "clump", "protein"};
 
 static fpr_case *make_case(int kind, tu_rng *r)
 {
@@ -94,6 +94,19 @@ static fpr_case *make_case(int kind, tu_rng *r)
         c = tu_atomized_case(1, n, 1);
         for (int64_t i = 0; i < n; i++)
             set_atom(c, 0, i, 0.5f * (float)((i * 37) % n), 0.0f, 0.0f);
+        break;
+    }
+    case K_CLUMP: { /* 1100 copies of one point among 300 others: one cell that no cell
+                       size splits, its seed block over the driver's limit (1024) */
+        int64_t n = 1400;
+        c = tu_atomized_case(1, n, 1);
+        for (int64_t i = 0; i < n; i++) {
+            if (i % 14 < 11)
+                set_atom(c, 0, i, 5.0f, 5.0f, 5.0f);
+            else
+                set_atom(c, 0, i, tu_uniform_f(r, 0, 20), tu_uniform_f(r, 0, 20),
+                         tu_uniform_f(r, 0, 20));
+        }
         break;
     }
     default: { /* a generated protein: 3 chains, 2 samples, random geometry */
@@ -232,6 +245,8 @@ static void test_grid_identity(void **state)
 {
     (void)state;
     tu_rng r = {g_seed};
+    fpr_grid_test_seed_blocks(1);
+    (void)fpr_grid_test_seed_rows(); /* from 0 */
     fpr_grid_test_hooks(1.0, 32); /* the real rule; grids even for small chains */
     for (int kind = 0; kind < K_COUNT; kind++) {
         for (int shifted = 0; shifted < 2; shifted++) {
@@ -260,6 +275,37 @@ static void test_grid_identity(void **state)
     printf("# %lld token runs with an unpicked candidate tying the third\n",
            (long long)g_tie3_tokens);
     assert_true(g_tie3_tokens > 0); /* the catalogue exercises the count */
+    int64_t seeded = fpr_grid_test_seed_rows();
+    printf("# %lld rows answered by their seed block alone\n", (long long)seeded);
+    assert_true(seeded > 0); /* the seed blocks were used */
+}
+
+/* The same identity with the seed blocks off: the grid's cell-by-cell path, which is
+ * also what a row takes beyond its block and where a block is too large. */
+static void test_grid_identity_no_seed_blocks(void **state)
+{
+    (void)state;
+    tu_rng r = {g_seed + 2};
+    fpr_grid_test_hooks(1.0, 32);
+    fpr_grid_test_seed_blocks(0);
+    (void)fpr_grid_test_seed_rows(); /* from 0 */
+    int64_t total = 0;
+    for (int kind = 0; kind < K_COUNT; kind++)
+        for (int shifted = 0; shifted < 2; shifted++) {
+            fpr_case *c = make_case(kind, &r);
+            if (shifted)
+                fpr_case_translate(c, 1000.0);
+            char label[64];
+            snprintf(label, sizeof label, "no seed blocks, %s%s", kind_name[kind],
+                     shifted ? " +1000" : "");
+            total += compare_all(c, label);
+            fpr_case_free(c);
+        }
+    int64_t seeded = fpr_grid_test_seed_rows();
+    fpr_grid_test_seed_blocks(1);
+    fpr_grid_test_hooks(1.0, 0);
+    assert_int_equal(seeded, 0);
+    assert_int_equal(total, 0);
 }
 
 /* The sabotage: without the error-bound slack, a backend whose computed values err by
@@ -307,6 +353,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_search_option),
         cmocka_unit_test(test_grid_identity),
+        cmocka_unit_test(test_grid_identity_no_seed_blocks),
         cmocka_unit_test(test_grid_sabotage),
     };
     return cmocka_run_group_tests_name("search", tests, NULL, NULL);

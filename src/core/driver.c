@@ -180,8 +180,15 @@ void fpr_angle_bounds_f64(double theta_deg, double *cos_hi, double *cos_lo)
      * math.cos((180 - angle_threshold) * math.pi / 180), evaluated left to right in
      * binary64 (Python floats). */
     const double pi = 3.141592653589793;
-    *cos_hi = cos(theta_deg * pi / 180.0);
-    *cos_lo = cos((180.0 - theta_deg) * pi / 180.0);
+    /* the last threshold's pair, per thread: a run asks for the same one per token */
+    static _Thread_local double last_theta = NAN, last_hi, last_lo;
+    if (!(theta_deg == last_theta)) {
+        last_hi = cos(theta_deg * pi / 180.0);
+        last_lo = cos((180.0 - theta_deg) * pi / 180.0);
+        last_theta = theta_deg;
+    }
+    *cos_hi = last_hi;
+    *cos_lo = last_lo;
 }
 
 int fpr_angle_valid_f32(const float xa[3], const float xb[3], const float xc[3], double eps,
@@ -246,6 +253,7 @@ typedef struct run_ctx {
     int64_t *blocks; /* [nblocks+1] offsets into rows */
     int64_t nblocks;
     fpr_top3 *top;          /* [nrows] */
+    row_item *rows_tmp;     /* [nrows] scratch of grid_row_order, or NULL */
     fpr_row_extra *extra;   /* [nrows] or NULL */
     struct grid *grids;     /* [n_chains] for --search grid, else NULL */
     int fused;              /* use the backend's scan_f32 (FRAMEPREC_FUSED=0: eval path) */
@@ -420,10 +428,14 @@ void fpr_eval_f32_from_sq(const fpr_backend *b, const void *cfg, void *scratch,
 
 int fpr_top3_offer_sq(fpr_top3 *t, float s, int32_t idx)
 {
+    const double v = (double)sqrtf(s);
+    if (t->n == 3 && v > t->val[2]) /* after the third (the lane passed an older limit):
+                                        what fpr_top3_insert would find, without the call */
+        return 0;
     if (idx == t->idx[0] || idx == t->idx[1] || idx == t->idx[2])
         return 0;
     double old = t->val[2];
-    offer_le(t, (double)sqrtf(s), idx);
+    offer_le(t, v, idx);
     return t->val[2] != old;
 }
 
@@ -624,7 +636,12 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
  * members are also held in cell order (a second chain view, prepared by the backend), so
  * a run of cells along x is one contiguous column range, evaluated and scanned like a
  * brute-force block (grid_row_eval: the query's own row of cells first, then rows of
- * cells in rings around it, trimmed at both ends by the cells' lower bounds). The truth visits cells in Chebyshev rings R = 0, 1, 2, …, inside a ring in
+ * cells in rings around it, trimmed at both ends by the cells' lower bounds). Where the
+ * bound reaches less than half a cell, the rows are taken in cell order and the 3×3×3
+ * cells around each row's cell are gathered once per cell into one prepared view, the
+ * seed block, which the row scans in one call; the row is done when ring 2 (every cell
+ * outside the block) is beyond its threshold, and otherwise goes on as above with the
+ * block's cells counted as visited. The truth visits cells in Chebyshev rings R = 0, 1, 2, …, inside a ring in
  * ascending order of their lower-bound distance. Nothing is approximated: the grid only
  * decides which candidates are never evaluated, and it leaves out a candidate only when
  * it is proved to rank after the row's current third, hence after the final one; every
@@ -665,12 +682,32 @@ static const double TRUTH_K = 1.0 + 0x1p-48;
 static double g_grid_slack = 1.0;
 static int64_t g_grid_min_atoms = GRID_MIN_ATOMS_DEFAULT;
 static int g_grid_force = 0;
+static int g_grid_noseed = 0;
+static int64_t g_grid_seed_rows = 0; /* counted only while tests ask (g_grid_count) */
+static int g_grid_count = 0;
 
 void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms)
 {
     g_grid_slack = slack_scale;
     g_grid_min_atoms = min_atoms > 0 ? min_atoms : GRID_MIN_ATOMS_DEFAULT;
     g_grid_force = min_atoms > 0; /* tests: the grid even where brute force is cheaper */
+}
+
+void fpr_grid_test_seed_blocks(int on)
+{
+    g_grid_noseed = !on;
+    g_grid_count = 1;
+}
+
+int64_t fpr_grid_test_seed_rows(void)
+{
+    int64_t n;
+#pragma omp atomic capture
+    {
+        n = g_grid_seed_rows;
+        g_grid_seed_rows = 0;
+    }
+    return n;
 }
 
 int fpr_search_parse(const char *s)
@@ -692,10 +729,12 @@ typedef struct grid {
     int64_t n, cap_cells; /* atoms; cells the arrays hold */
     int64_t nx, ny, nz;
     double h, lo[3], delta, bmax;
-    int32_t *cstart; /* [ncell + 1] member offsets */
+    int32_t *cstart; /* [ncell + 1] member offsets (+ 1 for the build) */
     int32_t *pos;    /* [n] chain positions, by cell, ascending inside a cell */
     int32_t *cell;   /* [n] cell of each chain position */
-    float *box;      /* [ncell][6] lo x, y, z, hi x, y, z of the members */
+    float *box;      /* [n][6] lo x, y, z, hi x, y, z of the members of each non-empty
+                        cell k, at index cstart[k] (its first member's; n, not ncell,
+                        boxes: most cells of a chain's bounding box are empty) */
     float *rowbox;   /* [ny·nz][6] the same for each row of cells along x */
     /* Backends with eval_*: the chain's members in cell order (x fastest), so a row of
      * cells is one contiguous column range of this view (eval and scan over it at
@@ -706,6 +745,8 @@ typedef struct grid {
     float *px, *py, *pz;
     int32_t *pidx, *inv;
     char *paux;
+    int seedblk;   /* the 3×3×3 seed of a row gathered into one view (grid_seed_block) */
+    int32_t *rcnt; /* [n + 1] counting-sort scratch of the rows' cell order */
 } grid;
 
 static void grid_free(grid *g)
@@ -721,6 +762,7 @@ static void grid_free(grid *g)
     free(g->pidx);
     free(g->inv);
     free(g->paux);
+    free(g->rcnt);
     memset(g, 0, sizeof *g);
 }
 
@@ -733,10 +775,10 @@ static int grid_alloc(grid *g, const fpr_backend *b, int64_t n)
         g->cap_cells = INT32_MAX - 1;
     /* not zeroed: grid_build sets every element it reads (the counts and boxes of the
      * cells in use, every atom's cell, position and cell-ordered copy) */
-    g->cstart = fpr_malloc_n((size_t)g->cap_cells + 1, sizeof(int32_t));
+    g->cstart = fpr_malloc_n((size_t)g->cap_cells + 2, sizeof(int32_t));
     g->pos = fpr_malloc_n((size_t)n, sizeof(int32_t));
     g->cell = fpr_malloc_n((size_t)n, sizeof(int32_t));
-    g->box = fpr_malloc_n((size_t)g->cap_cells * 6, sizeof(float));
+    g->box = fpr_malloc_n((size_t)n * 6, sizeof(float));
     int bad = !g->cstart || !g->pos || !g->cell || !g->box;
     if (!bad && (b->eval_f32 || b->eval_f64)) {
         g->px = fpr_malloc_n((size_t)n, sizeof(float));
@@ -744,7 +786,8 @@ static int grid_alloc(grid *g, const fpr_backend *b, int64_t n)
         g->pz = fpr_malloc_n((size_t)n, sizeof(float));
         g->pidx = fpr_malloc_n((size_t)n, sizeof(int32_t));
         g->inv = fpr_malloc_n((size_t)n, sizeof(int32_t));
-        bad = !g->px || !g->py || !g->pz || !g->pidx || !g->inv;
+        g->rcnt = fpr_malloc_n((size_t)n + 1, sizeof(int32_t));
+        bad = !g->px || !g->py || !g->pz || !g->pidx || !g->inv || !g->rcnt;
         if (!bad && b->chain_aux_bytes)
             bad = !(g->paux = fpr_calloc(b->chain_aux_bytes(b, n) + 64, 1));
     }
@@ -821,15 +864,19 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
         for (int it = 0; it < 4; it++) {
             const int64_t nx = (int64_t)(span[0] / h) + 1, ny = (int64_t)(span[1] / h) + 1;
             const int64_t nz = (int64_t)(span[2] / h) + 1, nc = nx * ny * nz;
-            memset(g->cstart, 0, ((size_t)nc + 1) * sizeof(int32_t));
+            /* one bit per cell, in the box array (24·n bytes ≥ nc / 8 + 1: nc ≤ 8n + 8),
+             * which is set only further down */
+            uint8_t *seen = (uint8_t *)g->box;
+            memset(seen, 0, (size_t)nc / 8 + 1);
             int64_t used = 0;
             for (int64_t j = 0; j < n; j++) {
                 int64_t ix = cell_coord(c[0][j], g->lo[0], h, nx);
                 int64_t iy = cell_coord(c[1][j], g->lo[1], h, ny);
                 int64_t iz = cell_coord(c[2][j], g->lo[2], h, nz);
-                int32_t *cnt = &g->cstart[(iz * ny + iy) * nx + ix];
-                used += *cnt == 0;
-                *cnt = 1;
+                const int64_t k = (iz * ny + iy) * nx + ix;
+                const uint8_t bit = (uint8_t)(1u << (k & 7));
+                used += !(seen[k >> 3] & bit);
+                seen[k >> 3] |= bit;
             }
             double occ = (double)n / (double)(used ? used : 1);
             if (occ <= 2.0 * GRID_OCC)
@@ -852,42 +899,29 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
     g->nz = (int64_t)(span[2] / h) + 1;
     g->delta = 0x1p-45 * smax; /* ≥ 2^5 × the cell assignment's error */
     const int64_t ncell = g->nx * g->ny * g->nz;
+    /* counting sort, stable (positions ascend inside a cell): cell k's count in
+     * cs[k + 2], so that after the prefix sums cs[k + 1] is its start, and after the
+     * placement (which advances it) the start of cell k + 1 */
     int32_t *cs = g->cstart;
-    memset(cs, 0, ((size_t)ncell + 1) * sizeof(int32_t));
+    memset(cs, 0, ((size_t)ncell + 2) * sizeof(int32_t));
     for (int64_t j = 0; j < n; j++) {
         int64_t ix = cell_coord(c[0][j], g->lo[0], h, g->nx);
         int64_t iy = cell_coord(c[1][j], g->lo[1], h, g->ny);
         int64_t iz = cell_coord(c[2][j], g->lo[2], h, g->nz);
         int32_t cell = (int32_t)((iz * g->ny + iy) * g->nx + ix);
         g->cell[j] = cell;
-        cs[cell + 1]++;
+        cs[cell + 2]++;
     }
-    for (int64_t k = 0; k < ncell; k++)
+    for (int64_t k = 1; k <= ncell; k++)
         cs[k + 1] += cs[k];
-    for (int64_t k = 0; k < ncell * 6; k += 6) {
-        for (int w = 0; w < 3; w++) {
-            g->box[k + w] = INFINITY;
-            g->box[k + 3 + w] = -INFINITY;
-        }
-    }
-    /* counting sort, stable: positions ascend inside a cell; cstart[k] ends at the
-     * start of cell k+1 and is shifted back below */
-    for (int64_t j = 0; j < n; j++) {
-        int32_t cell = g->cell[j];
-        g->pos[cs[cell]++] = (int32_t)j;
-        float *bx = g->box + (size_t)cell * 6;
-        for (int w = 0; w < 3; w++) {
-            bx[w] = c[w][j] < bx[w] ? c[w][j] : bx[w];
-            bx[3 + w] = c[w][j] > bx[3 + w] ? c[w][j] : bx[3 + w];
-        }
-    }
-    for (int64_t k = ncell; k > 0; k--)
-        cs[k] = cs[k - 1];
-    cs[0] = 0;
-    /* row boxes: the union of the row's cell boxes */
+    for (int64_t j = 0; j < n; j++)
+        g->pos[cs[g->cell[j] + 1]++] = (int32_t)j;
+    /* the boxes of the non-empty cells and their rows' (the union of the row's cell
+     * boxes), in one walk over the members in cell order: a cell's box sits at its
+     * first member's index, cstart[k] */
     const int64_t nrow = g->ny * g->nz;
     free(g->rowbox);
-    if (!(g->rowbox = fpr_calloc((size_t)nrow * 6, sizeof(float))))
+    if (!(g->rowbox = fpr_malloc_n((size_t)nrow * 6, sizeof(float))))
         return FPR_ENOMEM;
     for (int64_t rw = 0; rw < nrow; rw++) {
         float *rb = g->rowbox + (size_t)rw * 6;
@@ -895,12 +929,23 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
             rb[w] = INFINITY;
             rb[3 + w] = -INFINITY;
         }
-        for (int64_t i = 0; i < g->nx; i++) {
-            const float *bx = g->box + (size_t)(rw * g->nx + i) * 6;
+    }
+    for (int64_t m0 = 0, m1; m0 < n; m0 = m1) {
+        const int32_t k = g->cell[g->pos[m0]];
+        float *bx = g->box + (size_t)m0 * 6;
+        for (int w = 0; w < 3; w++)
+            bx[w] = bx[3 + w] = c[w][g->pos[m0]];
+        for (m1 = m0 + 1; m1 < n && g->cell[g->pos[m1]] == k; m1++) {
+            const int32_t j = g->pos[m1];
             for (int w = 0; w < 3; w++) {
-                rb[w] = bx[w] < rb[w] ? bx[w] : rb[w];
-                rb[3 + w] = bx[3 + w] > rb[3 + w] ? bx[3 + w] : rb[3 + w];
+                bx[w] = c[w][j] < bx[w] ? c[w][j] : bx[w];
+                bx[3 + w] = c[w][j] > bx[3 + w] ? c[w][j] : bx[3 + w];
             }
+        }
+        float *rb = g->rowbox + (size_t)(k / g->nx) * 6;
+        for (int w = 0; w < 3; w++) {
+            rb[w] = bx[w] < rb[w] ? bx[w] : rb[w];
+            rb[3 + w] = bx[3 + w] > rb[3 + w] ? bx[3 + w] : rb[3 + w];
         }
     }
     /* the cell-ordered view, prepared by the backend like the driver's own */
@@ -944,6 +989,9 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
     for (int k = 0; k < 3; k++)
         cube *= fmin(2.0 * reach + 1.0, (double)dims[k]);
     g->on = !(5.0 * cube >= (double)ncell) || g_grid_force;
+    /* The seed block pays where the search rarely leaves it: a reach (the bound) within
+     * half a cell, so that the third plus the bound usually lies inside the block. */
+    g->seedblk = g->on && g->px && !(g->bmax > 0.25 * h * h) && !g_grid_noseed;
     return FPR_OK;
 }
 
@@ -954,10 +1002,13 @@ static inline double gap1(double below, double above)
     return g > 0 ? g : 0.0;
 }
 
-/* Lower bound on D² from the query point to any point of cell k's box. */
+/* Lower bound on D² from the query point to any point of cell k's box; +inf for an
+ * empty cell. */
 static inline double cell_lb(const grid *g, int64_t k, double qx, double qy, double qz)
 {
-    const float *bx = g->box + (size_t)k * 6;
+    if (g->cstart[k + 1] == g->cstart[k])
+        return INFINITY;
+    const float *bx = g->box + (size_t)g->cstart[k] * 6;
     double gx = gap1((double)bx[0] - qx, qx - (double)bx[3]);
     double gy = gap1((double)bx[1] - qy, qy - (double)bx[4]);
     double gz = gap1((double)bx[2] - qz, qz - (double)bx[5]);
@@ -969,33 +1020,57 @@ static inline double cell_lb(const grid *g, int64_t k, double qx, double qy, dou
  * the query's, so D² ≥ (the query's distance to the nearest such face − slack)², the
  * slack covering the cell assignment (δ) and the rounding of lo + i·h (2^-45·(|lo| +
  * i·h), generous). +inf when no cell is left at distance ≥ R. */
+typedef struct ring_faces {
+    double hi[3], lo[3]; /* the faces beyond the block along +k and −k (±inf: none) */
+    double slack;
+} ring_faces;
+
+static inline void ring_faces_of(const grid *g, int64_t R, int64_t a, int64_t b, int64_t c,
+                                 ring_faces *rf)
+{
+    const int64_t cell[3] = {a, b, c}, dims[3] = {g->nx, g->ny, g->nz};
+    double slack = g->delta;
+    for (int k = 0; k < 3; k++) {
+        /* (no NaN can occur: ternaries instead of libm's fmin/fmax calls) */
+        rf->hi[k] = INFINITY;
+        rf->lo[k] = -INFINITY;
+        if (cell[k] + R <= dims[k] - 1) {
+            rf->hi[k] = g->lo[k] + (double)(cell[k] + R) * g->h;
+            double sl = 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + R) * g->h);
+            slack = sl > slack ? sl : slack;
+        }
+        if (cell[k] - R >= 0) {
+            rf->lo[k] = g->lo[k] + (double)(cell[k] - R + 1) * g->h;
+            double sl = 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + 1) * g->h);
+            slack = sl > slack ? sl : slack;
+        }
+    }
+    rf->slack = slack;
+}
+
+static inline double ring_lb_faces(const ring_faces *rf, double qx, double qy, double qz)
+{
+    const double q[3] = {qx, qy, qz};
+    double gmin = INFINITY;
+    for (int k = 0; k < 3; k++) {
+        double dh = rf->hi[k] - q[k], dl = q[k] - rf->lo[k];
+        gmin = dh < gmin ? dh : gmin;
+        gmin = dl < gmin ? dl : gmin;
+    }
+    if (gmin == INFINITY)
+        return INFINITY;
+    double gap = gmin - 2.0 * rf->slack;
+    return gap > 0 ? gap * gap * LB_DOWN : 0.0;
+}
+
 static inline double ring_lb(const grid *g, int64_t R, int64_t a, int64_t b, int64_t c,
                              double qx, double qy, double qz)
 {
     if (R == 0)
         return 0.0;
-    const int64_t cell[3] = {a, b, c}, dims[3] = {g->nx, g->ny, g->nz};
-    const double q[3] = {qx, qy, qz};
-    double gmin = INFINITY, slack = g->delta;
-    for (int k = 0; k < 3; k++) {
-        /* (no NaN can occur: ternaries instead of libm's fmin/fmax calls) */
-        if (cell[k] + R <= dims[k] - 1) {
-            double f = g->lo[k] + (double)(cell[k] + R) * g->h, d = f - q[k];
-            double sl = 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + R) * g->h);
-            gmin = d < gmin ? d : gmin;
-            slack = sl > slack ? sl : slack;
-        }
-        if (cell[k] - R >= 0) {
-            double f = g->lo[k] + (double)(cell[k] - R + 1) * g->h, d = q[k] - f;
-            double sl = 0x1p-45 * (fabs(g->lo[k]) + (double)(cell[k] + 1) * g->h);
-            gmin = d < gmin ? d : gmin;
-            slack = sl > slack ? sl : slack;
-        }
-    }
-    if (gmin == INFINITY)
-        return INFINITY;
-    double gap = gmin - 2.0 * slack;
-    return gap > 0 ? gap * gap * LB_DOWN : 0.0;
+    ring_faces rf;
+    ring_faces_of(g, R, a, b, c, &rf);
+    return ring_lb_faces(&rf, qx, qy, qz);
 }
 
 typedef struct cell_lb_t {
@@ -1010,6 +1085,16 @@ typedef struct grid_work {
     int64_t *cpos; /* truth path: collected positions and their estimates */
     double *ch;
     size_t c_cap;
+    /* the seed block (grid_seed_block): the members of the 3×3×3 cells around cell
+     * scell, the query's own row of cells first, as one prepared view */
+    const grid *sg;
+    int64_t scell, sa, sb, sc; /* the cell and its coordinates */
+    ring_faces sf;             /* of ring 2 around it: the cells beyond the block */
+    int64_t own0, own_s0; /* sv position and cell-ordered position of the own run */
+    fpr_chain_view sv;
+    float *sx, *sy, *sz;
+    int32_t *sidx;
+    char *saux;
 } grid_work;
 
 static void grid_work_free(grid_work *w)
@@ -1017,6 +1102,11 @@ static void grid_work_free(grid_work *w)
     free(w->cells);
     free(w->cpos);
     free(w->ch);
+    free(w->sx);
+    free(w->sy);
+    free(w->sz);
+    free(w->sidx);
+    free(w->saux);
     memset(w, 0, sizeof *w);
 }
 
@@ -1124,6 +1214,19 @@ static inline double row_lb(const grid *g, int64_t j, int64_t k, double qx, doub
 
 enum { GRID_FUSED_MIN = 48 };
 
+/* Columns [s0, e) of view v offered to row q's top-3, in blocks of COL_BLOCK. */
+static void view_scan(const run_ctx *r, void *scratch, void *vbuf, const fpr_chain_view *v,
+                      int64_t q, int64_t s0, int64_t e, fpr_top3 *t)
+{
+    for (; s0 < e; s0 += COL_BLOCK) {
+        const int64_t n = e - s0 < COL_BLOCK ? e - s0 : COL_BLOCK;
+        if (r->fused && n >= GRID_FUSED_MIN) /* short runs: eval + scan is cheaper */
+            r->b->scan_f32(r->b, r->cfg, scratch, v, q, s0, n, t);
+        else
+            eval_scan(r, scratch, vbuf, v, q, s0, n, t);
+    }
+}
+
 /* Evaluates cells i0..i1 of the row (j, k) — one contiguous range of the cell-ordered
  * view — less the cells at either end whose lower bound exceeds *thr, into t. */
 static void grid_run(const run_ctx *r, const grid *g, void *scratch, void *vbuf, int64_t pq,
@@ -1139,15 +1242,88 @@ static void grid_run(const run_ctx *r, const grid *g, void *scratch, void *vbuf,
         i1--;
     if (i0 > i1)
         return;
-    const int64_t e = g->cstart[row + i1 + 1];
-    for (int64_t s0 = g->cstart[row + i0]; s0 < e; s0 += COL_BLOCK) {
-        const int64_t n = e - s0 < COL_BLOCK ? e - s0 : COL_BLOCK;
-        if (r->fused && n >= GRID_FUSED_MIN) /* short runs: eval + scan is cheaper */
-            b->scan_f32(b, r->cfg, scratch, pv, pq, s0, n, t);
-        else
-            eval_scan(r, scratch, vbuf, pv, pq, s0, n, t);
-        *thr = eval_threshold(b, r->cfg, t, g->bmax);
+    view_scan(r, scratch, vbuf, pv, pq, g->cstart[row + i0], g->cstart[row + i1 + 1], t);
+    *thr = eval_threshold(b, r->cfg, t, g->bmax);
+}
+
+enum { SEED_BLOCK_MAX = COL_BLOCK }; /* members of a seed block at most (else: cell runs) */
+
+/* Gathers the seed block of cell cq into w->sv (its members in cell order, the query's
+ * own row of cells first, prepared by the backend); w->sv.n = 0 when it holds more than
+ * SEED_BLOCK_MAX atoms. The block is a function of the cell alone, so which rows share
+ * it changes nothing in any row's result. */
+static int grid_seed_block(const run_ctx *r, const grid *g, grid_work *w, int64_t cq)
+{
+    if (w->sg == g && w->scell == cq)
+        return FPR_OK;
+    const fpr_backend *b = r->b;
+    if (!w->sx) {
+        w->sx = fpr_malloc_n(SEED_BLOCK_MAX, sizeof(float));
+        w->sy = fpr_malloc_n(SEED_BLOCK_MAX, sizeof(float));
+        w->sz = fpr_malloc_n(SEED_BLOCK_MAX, sizeof(float));
+        w->sidx = fpr_malloc_n(SEED_BLOCK_MAX, sizeof(int32_t));
+        if (b->chain_aux_bytes)
+            w->saux = fpr_calloc(b->chain_aux_bytes(b, SEED_BLOCK_MAX) + 64, 1);
+        if (!w->sx || !w->sy || !w->sz || !w->sidx || (b->chain_aux_bytes && !w->saux))
+            return fpr_error(FPR_ENOMEM, "grid search: out of memory for a seed block");
     }
+    w->sg = g;
+    w->scell = cq;
+    const int64_t a = cq % g->nx, bb = (cq / g->nx) % g->ny, c = cq / (g->nx * g->ny);
+    w->sa = a;
+    w->sb = bb;
+    w->sc = c;
+    ring_faces_of(g, 2, a, bb, c, &w->sf);
+    const int64_t sa0 = a - 1 > 0 ? a - 1 : 0, sa1 = a + 1 < g->nx - 1 ? a + 1 : g->nx - 1;
+    /* runs of the cell-ordered view: the query's own cell, the rest of its row of
+     * cells, then the 8 rows around */
+    int64_t run[11][2], nr = 0;
+    const int64_t own = (c * g->ny + bb) * g->nx;
+    run[nr][0] = g->cstart[cq];
+    run[nr++][1] = g->cstart[cq + 1];
+    run[nr][0] = g->cstart[own + sa0];
+    run[nr++][1] = g->cstart[cq];
+    run[nr][0] = g->cstart[cq + 1];
+    run[nr++][1] = g->cstart[own + sa1 + 1];
+    for (int64_t k = c - 1; k <= c + 1; k++)
+        for (int64_t j = bb - 1; j <= bb + 1; j++) {
+            if (k < 0 || k >= g->nz || j < 0 || j >= g->ny || (j == bb && k == c))
+                continue;
+            const int64_t row = (k * g->ny + j) * g->nx;
+            run[nr][0] = g->cstart[row + sa0];
+            run[nr++][1] = g->cstart[row + sa1 + 1];
+        }
+    int64_t m = 0;
+    for (int64_t x = 0; x < nr; x++)
+        m += run[x][1] - run[x][0];
+    if (m > SEED_BLOCK_MAX) {
+        w->sv.n = 0;
+        return FPR_OK;
+    }
+    w->own_s0 = g->cstart[cq]; /* the own cell comes first: own0 = 0 */
+    w->own0 = 0;
+    m = 0;
+    for (int64_t x = 0; x < nr; x++) /* short runs: a loop, not four memcpy calls */
+        for (int64_t s0 = run[x][0]; s0 < run[x][1]; s0++, m++) {
+            w->sx[m] = g->px[s0];
+            w->sy[m] = g->py[s0];
+            w->sz[m] = g->pz[s0];
+            w->sidx[m] = g->pidx[s0];
+        }
+    fpr_chain_view *v = &w->sv;
+    *v = g->pv; /* chain, eps, base: the driver's view, already prepared */
+    v->n = m;
+    v->x = w->sx;
+    v->y = w->sy;
+    v->z = w->sz;
+    v->idx = w->sidx;
+    v->aux = w->saux ? (void *)(((uintptr_t)w->saux + 63) & ~(uintptr_t)63) : NULL;
+    if (b->prepare_chain) {
+        int rc = b->prepare_chain(b, r->cfg, v);
+        if (rc)
+            return rc;
+    }
+    return FPR_OK;
 }
 
 /* Top-3 of chain row q by the grid, for backends with eval_*. First the cells a − 1 ..
@@ -1163,22 +1339,55 @@ static void grid_run(const run_ctx *r, const grid *g, void *scratch, void *vbuf,
 static int grid_row_eval(const run_ctx *r, const grid *g, grid_work *w, void *scratch,
                          void *vbuf, const fpr_chain_view *cv, int64_t q, fpr_top3 *t)
 {
-    (void)w;
     (void)cv;
     fpr_top3_init(t);
     const int64_t pq = g->inv[q];
     const double qx = g->pv.x[pq], qy = g->pv.y[pq], qz = g->pv.z[pq];
     const int64_t cq = g->cell[q];
-    const int64_t a = cq % g->nx, bb = (cq / g->nx) % g->ny, c = cq / (g->nx * g->ny);
+    double thr = INFINITY;
+    int64_t a, bb, c;
+    int block = 0; /* the seed was the whole 3×3×3 block */
+    if (g->seedblk) { /* the 3×3×3 cells at once, from the block its cell shares */
+        int rc = grid_seed_block(r, g, w, cq);
+        if (rc)
+            return rc;
+        a = w->sa;
+        bb = w->sb;
+        c = w->sc;
+        if (w->sv.n > 0) {
+            /* its first three columns alone (the own cell's), so that the kernel's
+             * lane groups meet a full top-3 and a finite limit from the start */
+            const int64_t sq = w->own0 + (pq - w->own_s0), n3 = w->sv.n < 3 ? w->sv.n : 3;
+            view_scan(r, scratch, vbuf, &w->sv, sq, 0, n3, t);
+            view_scan(r, scratch, vbuf, &w->sv, sq, n3, w->sv.n, t);
+            thr = eval_threshold(r->b, r->cfg, t, g->bmax);
+            block = 1;
+            /* Every cell beyond the block is beyond thr: the loop below would find just
+             * that at once (X = 1; ρ = 0 and 1 seeded; ring_lb(2) > thr at ρ = 2). */
+            if (ring_lb_faces(&w->sf, qx, qy, qz) > thr) {
+                if (g_grid_count) {
+#pragma omp atomic
+                    g_grid_seed_rows++;
+                }
+                return FPR_OK;
+            }
+        }
+    } else {
+        a = cq % g->nx;
+        bb = (cq / g->nx) % g->ny;
+        c = cq / (g->nx * g->ny);
+    }
     int64_t Rmax = g->nx > g->ny ? g->nx : g->ny;
     Rmax = Rmax > g->nz ? Rmax : g->nz;
-    double thr = INFINITY;
     /* the seed: the query's own row of cells, a − 1 .. a + 1; where that holds fewer than
      * three atoms, the 3×3 rows around it too */
     const int64_t sa0 = a - 1 > 0 ? a - 1 : 0, sa1 = a + 1 < g->nx - 1 ? a + 1 : g->nx - 1;
-    grid_run(r, g, scratch, vbuf, pq, sa0, sa1, bb, c, &thr, t);
-    int seed9 = t->n < 3;
-    if (seed9)
+    int seed9 = block;
+    if (!block) {
+        grid_run(r, g, scratch, vbuf, pq, sa0, sa1, bb, c, &thr, t);
+        seed9 = t->n < 3;
+    }
+    if (seed9 && !block)
         for (int64_t k = c - 1; k <= c + 1; k++)
             for (int64_t j = bb - 1; j <= bb + 1; j++)
                 if (k >= 0 && k < g->nz && j >= 0 && j < g->ny && (j != bb || k != c))
@@ -1296,6 +1505,33 @@ static int grid_row_cands(const run_ctx *r, const grid *g, grid_work *w, void *s
         if (w->ch[i] <= T)
             w->cpos[k++] = w->cpos[i];
     return r->b->cands_top3(r->b, r->cfg, scratch, cv, q, w->cpos, (int64_t)k, t, ex);
+}
+
+/* For this sample, the rows of each chain whose grid uses seed blocks put in the order
+ * of their atom's cell-ordered position (a stable counting sort): rows sharing a cell,
+ * hence a seed block, come together, and a work item walks its rows and their top-3
+ * in memory order. A row's result does not depend on where it stands (every later use
+ * goes through its token), and the rows of one chain keep their range of r->rows, so
+ * every work item still holds rows of one chain. */
+static void grid_row_order(run_ctx *r)
+{
+    for (int64_t i0 = 0, i1; i0 < r->nrows; i0 = i1) {
+        const int64_t sl = r->rows[i0].slot;
+        for (i1 = i0 + 1; i1 < r->nrows && r->rows[i1].slot == sl; i1++)
+            ;
+        const grid *g = sl >= 0 ? &r->grids[sl] : NULL;
+        if (!g || !g->seedblk)
+            continue;
+        int32_t *cnt = g->rcnt;
+        memset(cnt, 0, ((size_t)g->n + 1) * sizeof(int32_t));
+        for (int64_t i = i0; i < i1; i++)
+            cnt[g->inv[r->rows[i].pos] + 1]++;
+        for (int64_t k = 0; k < g->n; k++)
+            cnt[k + 1] += cnt[k];
+        for (int64_t i = i0; i < i1; i++)
+            r->rows_tmp[cnt[g->inv[r->rows[i].pos]]++] = r->rows[i];
+        memcpy(r->rows + i0, r->rows_tmp, (size_t)(i1 - i0) * sizeof(row_item));
+    }
 }
 
 static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, int64_t *qbuf,
@@ -1570,7 +1806,8 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     }
     if (use_grid) { /* chains with rows and enough atoms to be worth a cell list */
         r.grids = fpr_calloc((size_t)ch.n_chains, sizeof(grid));
-        if (!r.grids) {
+        r.rows_tmp = fpr_malloc_n((size_t)nrows + 1, sizeof(row_item));
+        if (!r.grids || !r.rows_tmp) {
             rc = FPR_ENOMEM;
             goto done;
         }
@@ -1622,6 +1859,8 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
                     break;
         if (rc)
             break;
+        if (r.rows_tmp)
+            grid_row_order(&r);
         int err = FPR_OK;
         char errmsg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1) num_threads(jobs)
@@ -1709,6 +1948,7 @@ done:
     free(aux_off);
     free(r.views);
     free(r.rows);
+    free(r.rows_tmp);
     free(r.top);
     free(r.blocks);
     free(r.extra);
