@@ -401,7 +401,9 @@ void fpr_sqrt_limits_f32(float v, float *lo, float *hi)
         *lo = *hi = 0;
         return;
     }
-    float up = nextafterf(v, INFINITY), down = nextafterf(v, 0);
+    /* the neighbours: one encoding up and down (v > 0; nextafterf's, without the call) */
+    float up = v > 0 ? f32_step(v, 1) : nextafterf(v, INFINITY);
+    float down = v > 0 ? f32_step(v, 0) : nextafterf(v, 0);
     if (up == INFINITY) {
         *hi = FLT_MAX;
     } else {
@@ -982,13 +984,18 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
      * a cube of 0.12 of the cells, 1.22 / 1.35 s at 0.21; matmul_bf16 4.76 / 1.40 s at
      * 0.97); when that cube is more than 1/5 of the grid (a bound as loose as
      * matmul_bf16's, matmul_tf32's far from the origin, or a small chain) brute force is
-     * used. Either search gives the same result; this only picks the faster. */
+     * used. Backends without a fused kernel evaluate a pair at the same cost either way,
+     * so for them the grid pays up to half of the grid (6ZU5 all atomized, 1 thread:
+     * matmul_bf16x3 at +1000 Å 3.2 s with 1/5, 1.9–2.3 s with 1/2; matmul_comp at 0 Å
+     * 0.44–0.50 / 0.33–0.46 s; fp64, chunked_fp32 and cdist_direct equal within noise).
+     * Either search gives the same result; this only picks the faster. */
     double reach = sqrt(g->bmax) / h + 2.0;
     double cube = 1;
     const int64_t dims[3] = {g->nx, g->ny, g->nz};
     for (int k = 0; k < 3; k++)
         cube *= fmin(2.0 * reach + 1.0, (double)dims[k]);
-    g->on = !(5.0 * cube >= (double)ncell) || g_grid_force;
+    const double worth = b->scan_f32 ? 5.0 : 2.0;
+    g->on = !(worth * cube >= (double)ncell) || g_grid_force;
     /* The seed block pays where the search rarely leaves it: a reach (the bound) within
      * half a cell, so that the third plus the bound usually lies inside the block. */
     g->seedblk = g->on && g->px && !(g->bmax > 0.25 * h * h) && !g_grid_noseed;
