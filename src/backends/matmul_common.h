@@ -397,12 +397,17 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
         }
         s0 = _mm256_add_ps(s0, a3);
         s1 = _mm256_add_ps(s1, a3);
-        s0 = _mm256_max_ps(_mm256_add_ps(s0, _mm256_loadu_ps(b4 + j)), zero);
-        s1 = _mm256_max_ps(_mm256_add_ps(s1, _mm256_loadu_ps(b4 + j + 8)), zero);
-        __m256 l0 = _mm256_cmp_ps(s0, vhi, _CMP_LE_OQ), l1 = _mm256_cmp_ps(s1, vhi, _CMP_LE_OQ);
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(b4 + j));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(b4 + j + 8));
+        /* The clamp max(s, 0) passes hi exactly when !(s > hi): hi ≥ 0 always, and a
+         * NaN sum, which max_ps turns into 0, passes too. So the usual lane group is
+         * rejected before the clamp, which only the groups that pass need. */
+        __m256 l0 = _mm256_cmp_ps(s0, vhi, _CMP_NGT_UQ), l1 = _mm256_cmp_ps(s1, vhi, _CMP_NGT_UQ);
         unsigned m = (unsigned)_mm256_movemask_ps(l0) | (unsigned)_mm256_movemask_ps(l1) << 8;
         if (!m)
             continue;
+        s0 = _mm256_max_ps(s0, zero);
+        s1 = _mm256_max_ps(s1, zero);
         /* e: equal to the third (lo <= s <= hi) and after it (idx > idx[2]) */
         __m256 e0 = _mm256_and_ps(
             _mm256_and_ps(l0, _mm256_cmp_ps(s0, vlo, _CMP_GE_OQ)),
