@@ -28,6 +28,16 @@ char *fpr_strdup(const char *s);
  * tensor dtype). */
 static inline float fpr_eps_f32(double eps) { return (float)eps; }
 
+/* 2^k for −1022 ≤ k ≤ 1023, built from its bits: x · fpr_pow2(k) is then ldexp(x, k)
+ * (one correctly rounded multiplication by an exact power of two), without the call. */
+static inline double fpr_pow2(int k)
+{
+    uint64_t b = (uint64_t)(k + 1023) << 52;
+    double d;
+    __builtin_memcpy(&d, &b, sizeof d);
+    return d;
+}
+
 /* Bounds of the angle test: cos(theta) and cos(180 - theta), computed in binary64
  * as OpenFold3's Python writes them: math.cos(theta * math.pi / 180). */
 void fpr_angle_bounds_f64(double theta_deg, double *cos_hi, double *cos_lo);

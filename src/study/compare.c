@@ -424,9 +424,15 @@ static double ulp_f32(double x)
 {
     if (!(x >= 0x1p-126))
         return 0x1p-149;
-    int e;
-    frexp(x, &e); /* x = m·2^e, m in [0.5, 1) */
-    return ldexp(1.0, e - 24);
+    if (!(x < INFINITY)) { /* (not reached: exact D² are finite) */
+        int e;
+        frexp(x, &e);
+        return ldexp(1.0, e - 24);
+    }
+    uint64_t u; /* x = m·2^e, m in [0.5, 1): frexp's e, from the (normal) exponent field */
+    memcpy(&u, &x, sizeof u);
+    const int e = (int)((u >> 52) & 0x7ff) - 1022;
+    return fpr_pow2(e - 24);
 }
 
 int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,

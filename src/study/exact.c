@@ -143,11 +143,8 @@ static int to_double(i128 v, int k, int prec, double *out)
     if (u && (bitlen(u) + k < -1000 || bitlen(u) + k > 1000))
         return 0;
     double d = (double)u;
-    if (k >= -1022 && k <= 1023) { /* × 2^k built from its bits: exact, the result normal */
-        uint64_t b = (uint64_t)(k + 1023) << 52;
-        double p2;
-        memcpy(&p2, &b, sizeof p2);
-        d *= p2;
+    if (k >= -1022 && k <= 1023) { /* × 2^k: exact, the result normal */
+        d *= fpr_pow2(k);
     } else {
         d = ldexp(d, k);
     }

@@ -408,11 +408,11 @@ static int i128_cmp(const void *ctx, const ranked *a, const ranked *b)
 }
 static double i128_val(void *ctx, const ranked *a)
 {
-    return ldexp(i128_to_double(a->k), -2 * ((i128_ctx *)ctx)->s);
+    return i128_to_double(a->k) * fpr_pow2(-2 * ((i128_ctx *)ctx)->s); /* ldexp: s ≤ 208 */
 }
 static double i128_diff(void *ctx, const ranked *hi, const ranked *lo)
 {
-    return ldexp(i128_to_double(hi->k - lo->k), -2 * ((i128_ctx *)ctx)->s);
+    return i128_to_double(hi->k - lo->k) * fpr_pow2(-2 * ((i128_ctx *)ctx)->s);
 }
 
 /* mpz keys: scale 2^298 */
@@ -473,10 +473,11 @@ static int rank_i128(const fpr_chain_view *cv, int64_t q, const int64_t *pos,
     }
     int E = 0;
     (void)frexpf(mx, &E); /* mx < 2^E (mx = 0 gives E = 0) */
-    int s = 60 - E;
+    int s = 60 - E; /* −68 ≤ s ≤ 208 (E of a float32) */
+    const double p2s = fpr_pow2(s);
     int64_t Q[3];
     for (int k = 0; k < 3; k++) {
-        double X = ldexp((double)c[k][q], s); /* exact: |X| < 2^60, no overflow */
+        double X = (double)c[k][q] * p2s; /* ldexp's: exact, |X| < 2^60, no overflow */
         if (X != trunc(X))
             return 1;
         Q[k] = (int64_t)X;
@@ -484,7 +485,7 @@ static int rank_i128(const fpr_chain_view *cv, int64_t q, const int64_t *pos,
     for (size_t i = 0; i < m; i++) {
         i128 acc = 0;
         for (int k = 0; k < 3; k++) {
-            double X = ldexp((double)c[k][pos[i]], s);
+            double X = (double)c[k][pos[i]] * p2s;
             if (X != trunc(X))
                 return 1;
             i128 d = (i128)Q[k] - (i128)(int64_t)X; /* |d| < 2^61 */
