@@ -107,11 +107,12 @@ void fpr_eval_f32_from_sq(const fpr_backend *b, const void *cfg, void *scratch,
 /* --search grid's memory, per chain atom at most (src/core/driver.c): the cell arrays
  * (FPR_GRID_CELLS_PER_ATOM cells of 4 bytes, and row boxes of 24 bytes per row, at most
  * one row per cell), a box of 24 bytes per non-empty cell (at most one per atom), the
- * chain tables and cell-ordered coordinates (28 bytes),
+ * chain tables and cell-ordered coordinates (28 bytes), the rows' cell-order scratch
+ * (28 bytes: a row item per row, at most one per atom, and a count per atom),
  * and the backend's per-atom data twice (the driver's view and the cell-ordered one;
  * at most 80 bytes each, matmul_bf16x3's 20 floats). fpr_case_working_set adds it. */
 enum { FPR_GRID_CELLS_PER_ATOM = 8 };
-#define FPR_GRID_BYTES_PER_ATOM (FPR_GRID_CELLS_PER_ATOM * (4.0 + 24.0) + 24.0 + 28.0 + 2 * 80.0)
+#define FPR_GRID_BYTES_PER_ATOM (FPR_GRID_CELLS_PER_ATOM * (4.0 + 24.0) + 24.0 + 28.0 + 28.0 + 2 * 80.0)
 
 /* Test hooks of --search grid (SPEC §12), for tests/test_driver.c only: scale of the
  * error-bound slack in the stopping rule (1 = the rigorous rule; 0 removes it, the
