@@ -134,14 +134,28 @@ run() { # case backend jobs tag search
     local c=$1 b=$2 j=$3 tag=$4 search=${5:-grid} out log
     out="$W/$(basename "$c" .h5).$b.j$j.$search.$tag.h5"
     log="$W/time.log"
-    ${BENCH_ENV:-} /usr/bin/time -v "$BIN" frames --backend "$b" -j "$j" --search "$search" \
-        $(case_flags "$c") "$c" -o "$out" 2>"$log"
-    local rc=$?
-    local wall rss sec
+    local rc wall rss sec cpu try
+    # Runs under a second are timed three times and the fastest kept (with its wall
+    # time, RSS and CPU share): on this shared machine one scheduler hiccup is a large
+    # share of 40 ms. Grid and brute force get the same treatment.
+    for try in 1 2 3; do
+        ${BENCH_ENV:-} /usr/bin/time -v "$BIN" frames --backend "$b" -j "$j" --search "$search" \
+            $(case_flags "$c") "$c" -o "$out" 2>"$log.$try"
+        local trc=$?
+        local tsec
+        tsec=$(sed -n 's/.*valid frames, \([0-9.]*\) s (search.*/\1/p' "$log.$try")
+        if [ "$try" = 1 ] || { [ "$trc" = 0 ] && [ -n "$tsec" ] &&
+            awk -v a="$tsec" -v b="$sec" 'BEGIN { exit !(a < b) }'; }; then
+            rc=$trc
+            sec=$tsec
+            cp "$log.$try" "$log"
+        fi
+        [ "$trc" = 0 ] && [ -n "$tsec" ] && awk -v a="$tsec" 'BEGIN { exit !(a < 1) }' || break
+    done
+    rm -f "$log.1" "$log.2" "$log.3"
     wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log" |
         awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
-    sec=$(sed -n 's/.*valid frames, \([0-9.]*\) s (search.*/\1/p' "$log")
     cpu=$(sed -n 's/.*Percent of CPU this job got: \([0-9]*\)%.*/\1/p' "$log")
     # The level this run's kernels really used (FRAMEPREC_SIMD only lowers it).
     local ran

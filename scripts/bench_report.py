@@ -74,7 +74,10 @@ def main():
     L.append("Command per cell: `/usr/bin/time -v %s frames --backend B -j T --search S CASE.h5 -o OUT.h5` "
              "(`--atomize-all` for the +atomize_all case). *pairs/s* is candidate pairs / compute time "
              "for both searches: for the grid it is the brute-force-equivalent rate (the grid "
-             "evaluates far fewer pairs)." % B)
+             "evaluates far fewer pairs). A run whose compute time is under 1 s is run three "
+             "times and the fastest kept (its compute, wall, CPU and RSS), grid and brute "
+             "force alike: on this shared machine one scheduling hiccup is a large share of "
+             "40 ms; longer runs are run once." % B)
     L.append("")
     L.append("*CPU %* is `/usr/bin/time`'s \"Percent of CPU this job got\": a 2-thread run "
              "that got about 100% shared its second core with another job on this machine, "

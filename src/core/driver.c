@@ -662,7 +662,7 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
  * is strict. L is computed so that it never exceeds the real bound: the cell's box gap
  * (differences of float32 in binary64, three squares, two sums: ≤ 6 roundings, so
  * × (1 − 2^-48); a row's box likewise), and for rings not yet reached ((R−1)·h − 2δ)²,
- * δ the largest error of the cell assignment (x − lo)/h in binary64 (≤ 2^-52·span;
+ * δ the largest error of the cell assignment (x − lo)·fl(1/h) in binary64 (≤ 2^-51·span;
  * δ = 2^-45·span). g(t) + Bmax is raised by 2^-40·(|g| + t² + Bmax) for its own
  * rounding.
  *
@@ -800,11 +800,13 @@ static int grid_alloc(grid *g, const fpr_backend *b, int64_t n)
     return FPR_OK;
 }
 
-/* Cell coordinate of x along one axis: floor((x − lo)/h) in binary64, clamped to the
- * last cell (the one place the assignment is computed, for the proof's δ). */
-static inline int64_t cell_coord(float x, double lo, double h, int64_t n)
+/* Cell coordinate of x along one axis: floor((x − lo)·rh) in binary64, rh = fl(1/h)
+ * (a multiplication, not a division per coordinate), clamped to the last cell (the one
+ * place the assignment is computed, for the proof's δ: three roundings, relative
+ * 2^-53 each, so the position it stands for errs by at most 2^-51·span). */
+static inline int64_t cell_coord(float x, double lo, double rh, int64_t n)
 {
-    int64_t i = (int64_t)(((double)x - lo) / h);
+    int64_t i = (int64_t)(((double)x - lo) * rh);
     return i < n ? i : n - 1;
 }
 
@@ -866,15 +868,16 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
         for (int it = 0; it < 4; it++) {
             const int64_t nx = (int64_t)(span[0] / h) + 1, ny = (int64_t)(span[1] / h) + 1;
             const int64_t nz = (int64_t)(span[2] / h) + 1, nc = nx * ny * nz;
+            const double rh = 1.0 / h;
             /* one bit per cell, in the box array (24·n bytes ≥ nc / 8 + 1: nc ≤ 8n + 8),
              * which is set only further down */
             uint8_t *seen = (uint8_t *)g->box;
             memset(seen, 0, (size_t)nc / 8 + 1);
             int64_t used = 0;
             for (int64_t j = 0; j < n; j++) {
-                int64_t ix = cell_coord(c[0][j], g->lo[0], h, nx);
-                int64_t iy = cell_coord(c[1][j], g->lo[1], h, ny);
-                int64_t iz = cell_coord(c[2][j], g->lo[2], h, nz);
+                int64_t ix = cell_coord(c[0][j], g->lo[0], rh, nx);
+                int64_t iy = cell_coord(c[1][j], g->lo[1], rh, ny);
+                int64_t iz = cell_coord(c[2][j], g->lo[2], rh, nz);
                 const int64_t k = (iz * ny + iy) * nx + ix;
                 const uint8_t bit = (uint8_t)(1u << (k & 7));
                 used += !(seen[k >> 3] & bit);
@@ -900,6 +903,7 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
     g->ny = (int64_t)(span[1] / h) + 1;
     g->nz = (int64_t)(span[2] / h) + 1;
     g->delta = 0x1p-45 * smax; /* ≥ 2^5 × the cell assignment's error */
+    const double rh = 1.0 / h;
     const int64_t ncell = g->nx * g->ny * g->nz;
     /* counting sort, stable (positions ascend inside a cell): cell k's count in
      * cs[k + 2], so that after the prefix sums cs[k + 1] is its start, and after the
@@ -907,9 +911,9 @@ static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_
     int32_t *cs = g->cstart;
     memset(cs, 0, ((size_t)ncell + 2) * sizeof(int32_t));
     for (int64_t j = 0; j < n; j++) {
-        int64_t ix = cell_coord(c[0][j], g->lo[0], h, g->nx);
-        int64_t iy = cell_coord(c[1][j], g->lo[1], h, g->ny);
-        int64_t iz = cell_coord(c[2][j], g->lo[2], h, g->nz);
+        int64_t ix = cell_coord(c[0][j], g->lo[0], rh, g->nx);
+        int64_t iy = cell_coord(c[1][j], g->lo[1], rh, g->ny);
+        int64_t iz = cell_coord(c[2][j], g->lo[2], rh, g->nz);
         int32_t cell = (int32_t)((iz * g->ny + iy) * g->nx + ix);
         g->cell[j] = cell;
         cs[cell + 2]++;
@@ -1896,7 +1900,9 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             rc = fpr_error(err, "%s", errmsg);
             break;
         }
-        /* Fillers, values and truth extras per row, then every token's frame. */
+        /* Fillers, values and truth extras per row, then every token's frame: each row
+         * and token writes only its own entries, so the threads change nothing. */
+#pragma omp parallel for schedule(static) num_threads(jobs) if (nrows > 4096)
         for (int64_t i = 0; i < nrows; i++) {
             int64_t t = r.rows[i].token;
             int64_t o = s * c->n_token + t;
@@ -1913,6 +1919,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             }
         }
         /* Scatter each row's top-3 to its token, then assemble every token. */
+#pragma omp parallel for schedule(static) num_threads(jobs) if (nrows > 4096)
         for (int64_t q = 0; q < nrows; q++) {
             int64_t t = r.rows[q].token;
             int64_t o = s * c->n_token + t;
@@ -1923,6 +1930,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             /* the truth ranks exact values and keeps its own tie facts (tie1, tie2) */
             f->tie3[o] = b->precision == FPR_PREC_EXACT || r.top[q].n < 3 ? -1 : r.top[q].eq3;
         }
+#pragma omp parallel for schedule(static) num_threads(jobs) if (c->n_token > 4096)
         for (int64_t t = 0; t < c->n_token; t++) {
             int64_t o = s * c->n_token + t;
             int32_t ti[3] = {f->a_index[o], f->b_index[o], f->c_index[o]};
