@@ -308,6 +308,59 @@ static void test_grid_identity_no_seed_blocks(void **state)
     assert_int_equal(total, 0);
 }
 
+/* Seed blocks are per sample: two samples whose rows (a few atomized tokens, close
+ * together, so in one cell) sit in the same cell of both samples' grids, with every
+ * coordinate moved a little in the second; one thread, so the block the first sample
+ * ended with is the one the second starts at. A block kept across samples would rank
+ * the second sample with the first one's coordinates. */
+static void test_grid_seed_blocks_per_sample(void **state)
+{
+    (void)state;
+    tu_rng r = {g_seed + 3};
+    const int64_t n = 300, nrow = 6;
+    fpr_case *c = tu_atomized_case(2, n, 1);
+    for (int64_t i = 0; i < n; i++) {
+        float x = tu_uniform_f(&r, 0, 20), y = tu_uniform_f(&r, 0, 20), z = tu_uniform_f(&r, 0, 20);
+        if (i >= n - nrow) { /* the rows: within 0.01 A of (10, 10, 10) */
+            x = 10.0f + 0.001f * (float)(i - (n - nrow));
+            y = z = 10.0f;
+        }
+        c->is_atomized[i] = i >= n - nrow;
+        set_atom(c, 0, i, x, y, z);
+        set_atom(c, 1, i, x + tu_uniform_f(&r, -0.003f, 0.003f),
+                 y + tu_uniform_f(&r, -0.003f, 0.003f), z + tu_uniform_f(&r, -0.003f, 0.003f));
+    }
+    assert_int_equal(fpr_case_validate(c, NULL), FPR_OK);
+    fpr_grid_test_hooks(1.0, 32);
+    fpr_grid_test_seed_blocks(1);
+    (void)fpr_grid_test_seed_rows();
+    int64_t total = 0;
+    for (size_t bi = 0; bi < fpr_backend_count(); bi++) {
+        const fpr_backend *b = fpr_backend_at(bi);
+        fpr_run_opts ro;
+        fpr_run_opts_init(&ro);
+        ro.search = FPR_SEARCH_BRUTE;
+        fpr_frames *fb = NULL, *fg = NULL;
+        assert_int_equal(fpr_frames_compute(c, b, &ro, &fb), FPR_OK);
+        ro.search = FPR_SEARCH_GRID;
+        ro.jobs = 1;
+        assert_int_equal(fpr_frames_compute(c, b, &ro, &fg), FPR_OK);
+        int64_t d = differences(fb, fg);
+        if (d)
+            printf("# two samples, one cell: %-16s %lld tokens differ (grid vs brute)\n",
+                   b->name, (long long)d);
+        total += d;
+        fpr_frames_free(fb);
+        fpr_frames_free(fg);
+    }
+    int64_t seeded = fpr_grid_test_seed_rows();
+    fpr_grid_test_hooks(1.0, 0);
+    fpr_case_free(c);
+    printf("# %lld rows answered by their seed block alone\n", (long long)seeded);
+    assert_true(seeded > 0);
+    assert_int_equal(total, 0);
+}
+
 /* The sabotage: without the error-bound slack, a backend whose computed values err by
  * more than the gaps (matmul far from the origin) loses picks under the grid. */
 static void test_grid_sabotage(void **state)
@@ -354,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_search_option),
         cmocka_unit_test(test_grid_identity),
         cmocka_unit_test(test_grid_identity_no_seed_blocks),
+        cmocka_unit_test(test_grid_seed_blocks_per_sample),
         cmocka_unit_test(test_grid_sabotage),
     };
     return cmocka_run_group_tests_name("search", tests, NULL, NULL);

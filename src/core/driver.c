@@ -748,6 +748,7 @@ typedef struct grid {
     int32_t *pidx, *inv;
     char *paux;
     int seedblk;   /* the 3×3×3 seed of a row gathered into one view (grid_seed_block) */
+    uint64_t gen;  /* builds so far (one per sample): what a held seed block was built from */
     int32_t *rcnt; /* [n + 1] counting-sort scratch of the rows' cell order */
 } grid;
 
@@ -822,6 +823,7 @@ static double cells_for(const double span[3], double h)
 static int grid_build(grid *g, const fpr_backend *b, const void *cfg, const fpr_chain_view *cv)
 {
     const int64_t n = cv->n;
+    g->gen++; /* every seed block held from an earlier build is stale */
     const float *c[3] = {cv->x, cv->y, cv->z};
     float lo[3], hi[3];
     for (int k = 0; k < 3; k++) {
@@ -1099,6 +1101,7 @@ typedef struct grid_work {
     /* the seed block (grid_seed_block): the members of the 3×3×3 cells around cell
      * scell, the query's own row of cells first, as one prepared view */
     const grid *sg;
+    uint64_t sgen;             /* sg->gen when it was gathered */
     int64_t scell, sa, sb, sc; /* the cell and its coordinates */
     ring_faces sf;             /* of ring 2 around it: the cells beyond the block */
     int64_t own0, own_s0; /* sv position and cell-ordered position of the own run */
@@ -1265,7 +1268,8 @@ enum { SEED_BLOCK_MAX = COL_BLOCK }; /* members of a seed block at most (else: c
  * it changes nothing in any row's result. */
 static int grid_seed_block(const run_ctx *r, const grid *g, grid_work *w, int64_t cq)
 {
-    if (w->sg == g && w->scell == cq)
+    /* held: the same grid, the same build of it (this sample's coordinates), the cell */
+    if (w->sg == g && w->sgen == g->gen && w->scell == cq)
         return FPR_OK;
     const fpr_backend *b = r->b;
     if (!w->sx) {
@@ -1279,6 +1283,7 @@ static int grid_seed_block(const run_ctx *r, const grid *g, grid_work *w, int64_
             return fpr_error(FPR_ENOMEM, "grid search: out of memory for a seed block");
     }
     w->sg = g;
+    w->sgen = g->gen;
     w->scell = cq;
     const int64_t a = cq % g->nx, bb = (cq / g->nx) % g->ny, c = cq / (g->nx * g->ny);
     w->sa = a;
