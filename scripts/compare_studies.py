@@ -3,7 +3,9 @@
 
 Every run group and backend group of A/results.h5 and B/results.h5: the same runs, the
 same backends, every per-token dataset byte for byte, every attribute equal except the
-timings and memory figures (seconds, truth_seconds, rss_*), which differ from run to run.
+timings and memory figures (seconds, truth_seconds, rss_*), which differ from run to run,
+and the chain memo's counts (memo_rows, truth_memo_rows: how many rows a study answered
+from identical chains it searched before, with --no-chain-memo none).
 Prints one JSON line {"identical": bool, "runs": n, "datasets": n, "attributes": n,
 "differences": [first few]} and exits 0 when identical, 1 otherwise. Used by
 scripts/bench.sh to prove `study --search grid` equals `study --search brute`."""
@@ -14,8 +16,10 @@ import sys
 import h5py
 import numpy as np
 
-# work_key names the inputs and options of a run (search included), not its results
-VOLATILE = ("seconds", "truth_seconds", "rss_peak", "rss_delta", "created", "machine", "work_key")
+# work_key names the inputs and options of a run (search included), not its results;
+# memo_rows say how a run was computed (the chain memo), not what it found
+VOLATILE = ("seconds", "truth_seconds", "rss_peak", "rss_delta", "created", "machine", "work_key",
+            "memo_rows", "truth_memo_rows")
 
 
 def path_of(a):

@@ -126,6 +126,7 @@ typedef struct fpr_frames {
     char *backend; /* name of the backend that made them */
     char *case_name;
     double seconds; /* wall time of the computation */
+    int64_t memo_rows; /* rows answered from fpr_run_opts.memo (in memory only) */
 } fpr_frames;
 
 int fpr_frames_new(int64_t S, int64_t n_token, int with_truth_extras, fpr_frames **out);
@@ -286,12 +287,28 @@ enum { FPR_SEARCH_GRID = 0, FPR_SEARCH_BRUTE = 1 };
 int fpr_search_parse(const char *s);
 const char *fpr_search_name(int search);
 
+/* A memo of chain searches shared by the driver calls of one study (src/core/memo.c):
+ * a chain whose content (coordinates, rows, eps) and computation (backend, options,
+ * search) equal those of a chain searched before is answered from that search, the
+ * same bits. Only content planned at least twice is kept (fpr_chain_memo_plan, for
+ * every case variant the study will run, before the first run). Not thread-safe: one
+ * driver call at a time uses a memo. */
+typedef struct fpr_chain_memo fpr_chain_memo;
+int fpr_chain_memo_new(int64_t cap_bytes, fpr_chain_memo **out); /* holds <= cap_bytes */
+void fpr_chain_memo_free(fpr_chain_memo *m);
+/* Counts the chain contents of every sample of a validated case (one planned run). */
+int fpr_chain_memo_plan(fpr_chain_memo *m, const fpr_case *c);
+/* Rows and chain searches answered from the memo so far, and the most bytes it held. */
+void fpr_chain_memo_stats(const fpr_chain_memo *m, int64_t *hit_rows, int64_t *hit_chains,
+                          int64_t *peak_bytes);
+
 typedef struct fpr_run_opts {
     int angle;           /* FPR_ANGLE_* */
     int search;          /* FPR_SEARCH_* : same frames and top values either way */
     int jobs;            /* threads; <= 0 means 1 */
     const char *params;  /* backend options "k=v,..." or NULL */
     int64_t row_block;   /* rows per work item (0 = default) */
+    fpr_chain_memo *memo; /* NULL, or a study's memo (above) */
 } fpr_run_opts;
 
 void fpr_run_opts_init(fpr_run_opts *o);

@@ -127,6 +127,43 @@ void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms);
 void fpr_grid_test_seed_blocks(int on);
 int64_t fpr_grid_test_seed_rows(void);
 
+/* The study's memo of chain searches (src/core/memo.c). The rows of one chain and
+ * sample, in ascending chain position: pos[n], and each row's top-3 with its indices
+ * as chain positions (-1: none), plus the truth's extras (NULL for other backends). */
+typedef struct fpr_memo_rows {
+    int64_t n;
+    int32_t *pos;
+    fpr_top3 *top;
+    fpr_row_extra *extra;
+} fpr_memo_rows;
+/* Everything besides the chain's content that decides a chain's search. */
+typedef struct fpr_memo_how {
+    const fpr_backend *backend;
+    const char *params;
+    int search, fused, sq, simd;
+    int64_t row_block;
+    double grid_slack;
+    int64_t grid_min_atoms;
+    int grid_force, grid_noseed;
+} fpr_memo_how;
+/* SHA-256 of a chain's content: its n atoms' float32 coordinates (x, y, z in chain
+ * order), which of them are rows (is_row[n], 0/1), and the case's eps. */
+void fpr_memo_content(const float *x, const float *y, const float *z, const uint8_t *is_row,
+                      int64_t n, double eps, uint8_t out[32]);
+/* The key of a search: the content and the computation. */
+void fpr_memo_key(const uint8_t content[32], const fpr_memo_how *how, uint8_t out[32]);
+/* The plan: one more planned use of this content; how many there are. */
+int fpr_chain_memo_plan_content(fpr_chain_memo *m, const uint8_t content[32]);
+int64_t fpr_chain_memo_planned(const fpr_chain_memo *m, const uint8_t content[32]);
+/* The kept rows of a key, or NULL. After filling a run from them, fpr_chain_memo_used
+ * counts the use (rows answered) and drops the entry after its last planned use. */
+const fpr_memo_rows *fpr_chain_memo_find(fpr_chain_memo *m, const uint8_t key[32]);
+void fpr_chain_memo_used(fpr_chain_memo *m, const uint8_t key[32], int64_t rows);
+/* Keeps *rows (ownership moves; *rows is emptied) for uses_left more uses; nothing is
+ * kept when uses_left <= 0 or the key is held already. */
+int fpr_chain_memo_put(fpr_chain_memo *m, const uint8_t key[32], int64_t uses_left,
+                       fpr_memo_rows *rows);
+
 /* The memory limit loaders enforce before allocating: fpr_set_max_memory's value, or
  * the machine's physical memory when none is set. */
 uint64_t fpr_effective_memory_limit(void);

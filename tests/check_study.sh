@@ -75,11 +75,28 @@ for i in 0 1; do
 done
 mkdir -p "$T/m"
 "$FP" merge -o "$T/m" "$T/sh0" "$T/sh1" >/dev/null 2>&1 || bad "merge"
-strip() { sed -e 's/"\(seconds\|truth_seconds\|rss_peak\|rss_delta\)": [^,}]*//g' -e '/"created"/d' "$1"; }
+strip() { sed -e 's/"\(seconds\|truth_seconds\|rss_peak\|rss_delta\|memo_rows\|truth_memo_rows\)": [^,}]*//g' -e '/"created"/d' "$1"; }
 if cmp -s <(strip "$T/m/summary.json") <(strip "$T/s/summary.json"); then
   ok "merged shards equal the whole study"
 else
   bad "merged shards differ from the whole study"
+fi
+
+# 4. the chain memo: 1ubi-all's native and all-atomized runs have the same chain and
+# rows, so the second is answered from the first; without the memo, the same study
+memo_rows() { grep -o '"memo_rows": [0-9]*' "$1" | awk '{s += $2} END {print s + 0}'; }
+"$FP" study $SUBSET --offsets 0,1000 -j 2 -q --no-report --no-chain-memo -o "$T/nomemo" \
+  >/dev/null 2>&1 || bad "study --no-chain-memo"
+n1=$(memo_rows "$T/s/summary.json"); n0=$(memo_rows "$T/nomemo/summary.json")
+if [ "$n1" -gt 0 ] && [ "$n0" = 0 ]; then
+  ok "the chain memo answered $n1 rows (none with --no-chain-memo)"
+else
+  bad "memo rows: $n1 with the memo, $n0 without"
+fi
+if cmp -s <(strip "$T/nomemo/summary.json") <(strip "$T/s/summary.json"); then
+  ok "the study with the chain memo equals the one without"
+else
+  bad "the chain memo changed the study's results"
 fi
 "$FP" merge -o "$T/m" "$T/sh0" "$T/sh0" >/dev/null 2>&1 && bad "merge accepted overlapping shards" ||
   ok "merge refuses overlapping shards"

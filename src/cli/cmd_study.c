@@ -26,6 +26,11 @@ static void help(FILE *o)
             "                          no cap)\n"
             "      --search S          candidate search: grid (default) or brute; same results\n"
             "  -j, --jobs N            threads for the driver (results identical for any N)\n"
+            "      --no-chain-memo     search every chain of every run; by default a chain\n"
+            "                          whose content (coordinates, rows, eps) and backend equal\n"
+            "                          those of one searched earlier in the study is answered\n"
+            "                          from that search (the same bits; the run's time is then\n"
+            "                          less than a full search's, results.h5: memo_rows)\n"
             "      --shard I/N         run only slice I (0-based) of N; join with `frameprec merge`\n"
             "      --reference NAME    reference backend (default truth)\n"
             "      --no-report         write results.h5 and summary.json only\n"
@@ -49,7 +54,7 @@ int fpr_cmd_study(int argc, char **argv)
         {"no-report", no_argument, 0, 'N'},      {"keep-work", no_argument, 0, 'K'},
         {"max-memory", required_argument, 0, 'M'}, {"inject-fault", required_argument, 0, 'F'},
         {"import", required_argument, 0, 'I'},
-        {"search", required_argument, 0, 's'},
+        {"search", required_argument, 0, 's'},   {"no-chain-memo", no_argument, 0, 'C'},
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     fpr_study_opts so;
@@ -145,6 +150,7 @@ int fpr_cmd_study(int argc, char **argv)
                                                        "brute (got '%s')", optarg));
             break;
         case 'N': so.no_report = 1; break;
+        case 'C': so.no_chain_memo = 1; break;
         case 'K': so.keep_work = 1; break;
         case 'M':
             if (fpr_cli_parse_bytes(optarg, &bytes))

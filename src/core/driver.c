@@ -258,6 +258,7 @@ typedef struct run_ctx {
     struct grid *grids;     /* [n_chains] for --search grid, else NULL */
     int fused;              /* use the backend's scan_f32 (FRAMEPREC_FUSED=0: eval path) */
     int sq;                 /* use its eval_sq_f32 + the sum scan (FRAMEPREC_FUSED=0: not) */
+    const uint8_t *memo_done; /* [n_chains] 1: this sample's rows come from the memo */
 } run_ctx;
 
 /* One candidate with v <= the third of a full top-3: a value equal to the third that
@@ -1536,8 +1537,8 @@ static void grid_row_order(run_ctx *r)
         for (i1 = i0 + 1; i1 < r->nrows && r->rows[i1].slot == sl; i1++)
             ;
         const grid *g = sl >= 0 ? &r->grids[sl] : NULL;
-        if (!g || !g->seedblk)
-            continue;
+        if (!g || !g->seedblk || (r->memo_done && r->memo_done[sl]))
+            continue; /* (a memo chain's grid is not built for this sample) */
         int32_t *cnt = g->rcnt;
         memset(cnt, 0, ((size_t)g->n + 1) * sizeof(int32_t));
         for (int64_t i = i0; i < i1; i++)
@@ -1555,6 +1556,8 @@ static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, i
 {
     int64_t r0 = r->blocks[blk], r1 = r->blocks[blk + 1];
     int64_t slot = r->rows[r0].slot;
+    if (slot >= 0 && r->memo_done && r->memo_done[slot])
+        return FPR_OK; /* filled from the memo */
     if (slot < 0) { /* start atom absent: no candidates at all */
         for (int64_t i = r0; i < r1; i++) {
             fpr_top3_init(&r->top[i]);
@@ -1663,9 +1666,8 @@ static void assemble_token(const fpr_case *c, const fpr_chains *ch, int64_t s, i
     f->valid_frame_mask[o] = (uint8_t)valid;
 }
 
-static int build_views(const fpr_case *c, const fpr_backend *b, const void *cfg,
-                       const fpr_chains *ch, int64_t s, float *soa, char *aux,
-                       const size_t *aux_off, fpr_chain_view *views)
+/* Sample s's coordinates of the chains' members, in member order: x, then y, then z. */
+static void fill_soa(const fpr_case *c, const fpr_chains *ch, int64_t s, float *soa)
 {
     int64_t np = ch->start[ch->n_chains];
     const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
@@ -1675,6 +1677,14 @@ static int build_views(const fpr_case *c, const fpr_backend *b, const void *cfg,
         soa[np + k] = p[1];
         soa[2 * np + k] = p[2];
     }
+}
+
+static int build_views(const fpr_case *c, const fpr_backend *b, const void *cfg,
+                       const fpr_chains *ch, int64_t s, float *soa, char *aux,
+                       const size_t *aux_off, fpr_chain_view *views)
+{
+    int64_t np = ch->start[ch->n_chains];
+    fill_soa(c, ch, s, soa);
     for (int64_t sl = 0; sl < ch->n_chains; sl++) {
         fpr_chain_view *v = &views[sl];
         int64_t a = ch->start[sl];
@@ -1691,6 +1701,162 @@ static int build_views(const fpr_case *c, const fpr_backend *b, const void *cfg,
             if (rc)
                 return rc;
         }
+    }
+    return FPR_OK;
+}
+
+/* ------------------------------------------------------------------ the memo */
+/* Which members are rows (start atoms of atomized tokens), in member order [np]. */
+static uint8_t *member_rows(const fpr_case *c, const fpr_chains *ch)
+{
+    uint8_t *is_row = fpr_calloc((size_t)ch->start[ch->n_chains] + 1, 1);
+    if (!is_row)
+        return NULL;
+    for (int64_t t = 0; t < c->n_token; t++) {
+        if (!c->is_atomized[t])
+            continue;
+        int32_t sa = c->start_atom_index[t];
+        int64_t sl = ch->chain_slot[sa];
+        if (sl >= 0)
+            is_row[ch->start[sl] + ch->pos_in_chain[sa]] = 1;
+    }
+    return is_row;
+}
+
+/* Chain sl's content in sample s (its coordinates in soa, as fill_soa lays them out). */
+static void chain_content(const fpr_case *c, const fpr_chains *ch, const float *soa,
+                          const uint8_t *is_row, int64_t sl, uint8_t out[32])
+{
+    const int64_t np = ch->start[ch->n_chains], a = ch->start[sl];
+    fpr_memo_content(soa + a, soa + np + a, soa + 2 * np + a, is_row + a,
+                     ch->start[sl + 1] - a, c->eps, out);
+}
+
+static int chain_has_rows(const fpr_chains *ch, const uint8_t *is_row, int64_t sl)
+{
+    for (int64_t k = ch->start[sl]; k < ch->start[sl + 1]; k++)
+        if (is_row[k])
+            return 1;
+    return 0;
+}
+
+int fpr_chain_memo_plan(fpr_chain_memo *m, const fpr_case *c)
+{
+    fpr_chains ch;
+    int rc = fpr_chains_build(c, &ch);
+    if (rc)
+        return rc;
+    uint8_t *is_row = member_rows(c, &ch);
+    float *soa = fpr_malloc_n((size_t)ch.start[ch.n_chains] * 3 + 1, sizeof(float));
+    if (!is_row || !soa)
+        rc = FPR_ENOMEM;
+    for (int64_t s = 0; s < c->S && !rc; s++) {
+        fill_soa(c, &ch, s, soa);
+        for (int64_t sl = 0; sl < ch.n_chains && !rc; sl++) {
+            if (!chain_has_rows(&ch, is_row, sl))
+                continue;
+            uint8_t content[32];
+            chain_content(c, &ch, soa, is_row, sl, content);
+            rc = fpr_chain_memo_plan_content(m, content);
+        }
+    }
+    free(soa);
+    free(is_row);
+    fpr_chains_free(&ch);
+    return rc;
+}
+
+/* The memo's state of one chain in one sample. */
+typedef struct memo_slot {
+    int64_t r0, r1;   /* its rows: r.rows[r0 .. r1) (contiguous: rows are by slot) */
+    int64_t planned;  /* uses of its content in the study's plan */
+    uint8_t key[32];
+} memo_slot;
+
+/* Fills the rows of chain sl from the kept search m (positions back to atom indices
+ * through this case's chain). */
+static int memo_fill(run_ctx *r, const fpr_memo_rows *m, const memo_slot *ms, int64_t sl)
+{
+    const fpr_chains *ch = r->ch;
+    const int32_t *mem = ch->members + ch->start[sl];
+    FPR_CHECK(m->n == ms->r1 - ms->r0 && (m->extra != NULL) == (r->extra != NULL));
+    for (int64_t i = ms->r0; i < ms->r1; i++) {
+        const int32_t pos = (int32_t)r->rows[i].pos;
+        int64_t lo = 0, hi = m->n - 1; /* m->pos ascends */
+        while (lo < hi) {
+            int64_t mid = (lo + hi) / 2;
+            if (m->pos[mid] < pos)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        FPR_CHECK(m->pos[lo] == pos);
+        fpr_top3 *t = &r->top[i];
+        fpr_top3_init(t);
+        t->n = m->top[lo].n;
+        t->eq3 = m->top[lo].eq3;
+        for (int k = 0; k < 3; k++) {
+            t->val[k] = m->top[lo].val[k];
+            t->idx[k] = m->top[lo].idx[k] < 0 ? m->top[lo].idx[k] : mem[m->top[lo].idx[k]];
+        }
+        if (r->extra)
+            r->extra[i] = m->extra[lo];
+    }
+    return FPR_OK;
+}
+
+/* The rows of chain sl just searched, as the memo keeps them (ascending position,
+ * indices as positions). */
+static int memo_rows_of(const run_ctx *r, const memo_slot *ms, int64_t sl, fpr_memo_rows *m)
+{
+    const fpr_chains *ch = r->ch;
+    const int64_t n = ms->r1 - ms->r0, nchain = ch->start[sl + 1] - ch->start[sl];
+    memset(m, 0, sizeof *m);
+    int64_t *at = fpr_malloc_n((size_t)nchain + 1, sizeof(int64_t));
+    m->n = n;
+    m->pos = fpr_malloc_n((size_t)n + 1, sizeof(int32_t));
+    m->top = fpr_malloc_n((size_t)n + 1, sizeof(fpr_top3));
+    if (r->extra)
+        m->extra = fpr_malloc_n((size_t)n + 1, sizeof(fpr_row_extra));
+    if (!at || !m->pos || !m->top || (r->extra && !m->extra)) {
+        free(at);
+        free(m->pos);
+        free(m->top);
+        free(m->extra);
+        memset(m, 0, sizeof *m);
+        return FPR_ENOMEM;
+    }
+    for (int64_t p = 0; p < nchain; p++)
+        at[p] = -1;
+    for (int64_t i = ms->r0; i < ms->r1; i++)
+        at[r->rows[i].pos] = i;
+    int64_t k = 0;
+    int ok = 1;
+    for (int64_t p = 0; p < nchain; p++) {
+        const int64_t i = at[p];
+        if (i < 0)
+            continue;
+        m->pos[k] = (int32_t)p;
+        m->top[k] = r->top[i];
+        for (int w = 0; w < 3; w++) {
+            const int32_t a = r->top[i].idx[w];
+            if (a >= 0) { /* a member of this chain: the search never leaves it */
+                ok &= ch->chain_slot[a] == sl;
+                m->top[k].idx[w] = (int32_t)ch->pos_in_chain[a];
+            }
+        }
+        if (r->extra)
+            m->extra[k] = r->extra[i];
+        k++;
+    }
+    free(at);
+    if (!ok || k != n) {
+        free(m->pos);
+        free(m->top);
+        free(m->extra);
+        memset(m, 0, sizeof *m);
+        return fpr_error(FPR_EINTERNAL, "internal check failed: a search of chain slot "
+                         "%lld left its chain (%s:%d)", (long long)sl, __FILE__, __LINE__);
     }
     return FPR_OK;
 }
@@ -1738,6 +1904,10 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     void **scratch = NULL, **vbuf = NULL;
     int64_t **qbuf = NULL;
     grid_work *gw = NULL;
+    fpr_chain_memo *memo = opts->memo;
+    uint8_t *is_row = NULL, *memo_done = NULL;
+    memo_slot *mslot = NULL;
+    fpr_memo_how how;
     if (opts->search != FPR_SEARCH_GRID && opts->search != FPR_SEARCH_BRUTE)
         return fpr_error(FPR_EUSAGE, "unknown search %d (grid or brute)", opts->search);
     /* the grid needs per-column values (eval_*) or an exact ranking of a candidate set */
@@ -1863,15 +2033,62 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     }
     r.cfg = cfg;
     r.ch = &ch;
+    if (memo) {
+        is_row = member_rows(c, &ch);
+        memo_done = fpr_calloc((size_t)ch.n_chains + 1, 1);
+        mslot = fpr_calloc((size_t)ch.n_chains + 1, sizeof *mslot);
+        if (!is_row || !memo_done || !mslot) {
+            rc = FPR_ENOMEM;
+            goto done;
+        }
+        for (int64_t sl = 0; sl < ch.n_chains; sl++)
+            mslot[sl].r0 = mslot[sl].r1 = -1;
+        for (int64_t i = 0; i < nrows; i++) {
+            int64_t sl = r.rows[i].slot;
+            if (sl < 0)
+                continue;
+            if (mslot[sl].r0 < 0)
+                mslot[sl].r0 = i;
+            mslot[sl].r1 = i + 1;
+        }
+        memset(&how, 0, sizeof how);
+        how.backend = b;
+        how.params = opts->params;
+        how.search = opts->search;
+        how.fused = r.fused;
+        how.sq = r.sq;
+        how.simd = fpr_simd_level();
+        how.row_block = row_block;
+        how.grid_slack = g_grid_slack;
+        how.grid_min_atoms = g_grid_min_atoms;
+        how.grid_force = g_grid_force;
+        how.grid_noseed = g_grid_noseed;
+        r.memo_done = memo_done;
+    }
 
     float inf_f = (float)c->inf;
     double inf_value = b->precision == FPR_PREC_F32 ? (double)inf_f : c->inf;
     for (int64_t s = 0; s < c->S && rc == FPR_OK; s++) {
         if ((rc = build_views(c, b, cfg, &ch, s, soa, aux, aux_off, r.views)))
             break;
+        /* chains whose search the memo holds: filled below, not searched */
+        for (int64_t sl = 0; memo && sl < ch.n_chains; sl++) {
+            memo_slot *ms = &mslot[sl];
+            memo_done[sl] = 0;
+            ms->planned = 0;
+            if (ms->r0 < 0)
+                continue;
+            uint8_t content[32];
+            chain_content(c, &ch, soa, is_row, sl, content);
+            if ((ms->planned = fpr_chain_memo_planned(memo, content)) < 2)
+                continue;
+            fpr_memo_key(content, &how, ms->key);
+            memo_done[sl] = fpr_chain_memo_find(memo, ms->key) != NULL;
+        }
         if (r.grids)
             for (int64_t sl = 0; sl < ch.n_chains; sl++)
-                if (r.grids[sl].n && (rc = grid_build(&r.grids[sl], b, cfg, &r.views[sl])))
+                if (r.grids[sl].n && !(memo_done && memo_done[sl]) &&
+                    (rc = grid_build(&r.grids[sl], b, cfg, &r.views[sl])))
                     break;
         if (rc)
             break;
@@ -1905,6 +2122,27 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             rc = fpr_error(err, "%s", errmsg);
             break;
         }
+        /* the memo: rows of held chains filled, chains planned again kept */
+        for (int64_t sl = 0; memo && sl < ch.n_chains && !rc; sl++) {
+            const memo_slot *ms = &mslot[sl];
+            if (memo_done[sl]) {
+                const fpr_memo_rows *m = fpr_chain_memo_find(memo, ms->key);
+                if (!m) {
+                    rc = fpr_error(FPR_EINTERNAL, "internal check failed: memo entry gone");
+                    break;
+                }
+                if ((rc = memo_fill(&r, m, ms, sl)))
+                    break;
+                fpr_chain_memo_used(memo, ms->key, ms->r1 - ms->r0);
+                f->memo_rows += ms->r1 - ms->r0;
+            } else if (ms->planned >= 2) {
+                fpr_memo_rows m;
+                if (!(rc = memo_rows_of(&r, ms, sl, &m)))
+                    rc = fpr_chain_memo_put(memo, ms->key, ms->planned - 1, &m);
+            }
+        }
+        if (rc)
+            break;
         /* Fillers, values and truth extras per row, then every token's frame: each row
          * and token writes only its own entries, so the threads change nothing. */
 #pragma omp parallel for schedule(static) num_threads(jobs) if (nrows > 4096)
@@ -1972,6 +2210,9 @@ done:
     free(r.top);
     free(r.blocks);
     free(r.extra);
+    free(is_row);
+    free(memo_done);
+    free(mslot);
     fpr_chains_free(&ch);
     if (cfg && b->cfg_free)
         b->cfg_free(cfg);

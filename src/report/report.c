@@ -1332,6 +1332,26 @@ static void body(const doc *d, out *w)
             "frame still changed; **unexplained** mismatches are bugs and fail `frameprec "
             "check`. Errors are |d̂² − D²| in units of that bound (≤ 1 always) and in float32 "
             "ulps of D².");
+    {
+        int64_t memo = 0, rows = 0, runs = 0;
+        for (size_t i = 0; i < r->nruns; i++) {
+            const fpr_study_run *u = &r->runs[i];
+            int64_t m = u->truth_memo_rows;
+            for (size_t j = 0; j < u->nb; j++)
+                m += u->b[j].memo_rows;
+            memo += m;
+            runs += m > 0;
+            rows += u->S * u->n_atomized * (int64_t)(u->nb + 1);
+        }
+        para(w, "**time (s)** is the wall time of the backend's runs at that offset and mode, "
+                "summed over the cases. A chain whose content (coordinates, rows, eps) equals one "
+                "the study searched before with the same backend is answered from that search, "
+                "the same bits (the chain memo; `frameprec study --no-chain-memo` searches "
+                "every chain): here %lld of %lld row searches, in %lld runs (results.h5: "
+                "`memo_rows`), whose times are then less than a full search's. The largest "
+                "cases run first, so a case that is part of another is "
+                "the one answered.", (long long)memo, (long long)rows, (long long)runs);
+    }
     para(w, "**Peak memory here** is the growth of this process's peak RSS during the backend's "
             "run (frameprec streams rows: O(N)); **PyTorch @ 42k atoms** is the backend's "
             "memory model of the equivalent PyTorch code (SPEC §6) at 42,000 atoms, S = 1. The "

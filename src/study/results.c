@@ -4,10 +4,12 @@
  *   /                 attrs format, version, frameprec_version, compiler, flags, machine,
  *                     reference, created, notes
  *   /runs/<key>       attrs case, path, mode, offset, S, n_atom, n_token, n_atomized,
- *                     truth_seconds, backends (comma list, study order);
+ *                     truth_seconds, truth_memo_rows, backends (comma list, study order);
  *                     datasets margin_hist [1+BINS] (zero count first), and the truth's
  *                     per-token tie1, tie2, margin1, margin2, fragile_angle [S][n_token]
- *   /runs/<key>/<backend>  one attribute per metric (fpr_metric_fields), bound_hist,
+ *   /runs/<key>/<backend>  one attribute per metric (fpr_metric_fields), memo_rows (rows
+ *                     answered from the chain memo: identical chains searched earlier in
+ *                     the study; absent in older files = 0), bound_hist,
  *                     and per token [S][n_token]: kind, cause, explained, valid_flip,
  *                     flip_cause, phi_change, err_bound, err_ulp, degenerate (1: a or c
  *                     is b, 2: and valid), tie_order (bits 1/2/4: ranks 0|1, 1|2, 2|3 of
@@ -178,6 +180,7 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
     if (!rc) rc = attr_num(g, "n_token", (double)run->n_token, 1);
     if (!rc) rc = attr_num(g, "n_atomized", (double)run->n_atomized, 1);
     if (!rc) rc = attr_num(g, "truth_seconds", run->truth_seconds, 0);
+    if (!rc) rc = attr_num(g, "truth_memo_rows", (double)run->truth_memo_rows, 1);
     if (!rc) rc = attr_str(g, "backends", blist ? blist : "");
     if (!rc && run->case_sha256) rc = attr_str(g, "case_sha256", run->case_sha256);
     if (!rc && run->work_key) rc = attr_str(g, "work_key", run->work_key);
@@ -202,6 +205,7 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
         for (size_t k = 0; !rc && k < fpr_metric_nfields; k++)
             rc = attr_num(bg, fpr_metric_fields[k].name, fpr_metric_get(&sb->m, k),
                           fpr_metric_fields[k].is_int);
+        if (!rc) rc = attr_num(bg, "memo_rows", (double)sb->memo_rows, 1);
         if (!rc) rc = write_hist(bg, "bound_hist", &sb->bound_hist);
         if (!rc && sb->examples && sb->examples[0]) rc = attr_str(bg, "examples", sb->examples);
         if (!rc && sb->m.disp_n > 0) { /* absent = empty (most runs change nothing) */
@@ -456,6 +460,7 @@ static herr_t read_run(hid_t runs, const char *name, const H5L_info_t *info, voi
     run->n_token = (int64_t)rd_num(g, "n_token", 0);
     run->n_atomized = (int64_t)rd_num(g, "n_atomized", 0);
     run->truth_seconds = rd_num(g, "truth_seconds", 0);
+    run->truth_memo_rows = (int64_t)rd_num(g, "truth_memo_rows", 0); /* absent: none */
     run->case_sha256 = rd_str(g, "case_sha256");
     run->work_key = rd_str(g, "work_key");
     if (!isfinite(run->offset) || (strcmp(run->mode, "native") && strcmp(run->mode, "all")) ||
@@ -494,6 +499,7 @@ static herr_t read_run(hid_t runs, const char *name, const H5L_info_t *info, voi
             else if (!(k->rc = rd_metric(bg, k->path, name, t, f, &v)))
                 fpr_metric_set(&sb->m, f, v);
         }
+        sb->memo_rows = (int64_t)rd_num(bg, "memo_rows", 0); /* absent: none (older) */
         rd_hist(bg, "bound_hist", &sb->bound_hist);
         rd_disp_hist(bg, &sb->disp_hist);
         sb->examples = rd_str(bg, "examples");
@@ -813,6 +819,7 @@ int fpr_summary_write(const fpr_study_results *r, const char *path)
             fpr_jb_int(&jb, e, "n_token", (long long)run->n_token);
             fpr_jb_int(&jb, e, "n_atomized", (long long)run->n_atomized);
             fpr_jb_real(&jb, e, "truth_seconds", run->truth_seconds);
+            fpr_jb_int(&jb, e, "truth_memo_rows", (long long)run->truth_memo_rows);
             json_t *bo = json_object();
             for (size_t j = 0; bo && j < run->nb; j++) {
                 /* each result names its run and backend too, so one object read on its
@@ -823,6 +830,7 @@ int fpr_summary_write(const fpr_study_results *r, const char *path)
                     fpr_jb_str(&jb, mo, "mode", run->mode);
                     fpr_jb_real(&jb, mo, "offset", run->offset);
                     fpr_jb_str(&jb, mo, "backend", run->b[j].name);
+                    fpr_jb_int(&jb, mo, "memo_rows", (long long)run->b[j].memo_rows);
                 }
                 fpr_jb_set(&jb, bo, run->b[j].name, mo);
             }

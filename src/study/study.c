@@ -367,6 +367,7 @@ typedef struct study_ctx {
     fpr_study_results hdr;
     size_t done, total;
     double t0;
+    fpr_chain_memo *memo; /* NULL with --no-chain-memo */
 } study_ctx;
 
 static void progress(study_ctx *x, const char *key, const char *what)
@@ -479,15 +480,12 @@ out:
     return rc;
 }
 
-/* One run: computed, compared, written to its run file; what the summary and the report
- * need of it is copied into *keep (so they do not read results.h5 back). */
-static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double offset,
-                   const char *key, const char *work_path, const char *work_key,
-                   const char *case_sha, fpr_study_run *keep)
+/* The case a run computes: the base atomized (mode "all") or not, translated. */
+static int run_case(const fpr_case *base, const char *mode, double offset, fpr_case **out)
 {
-    const fpr_study_opts *o = x->o;
     fpr_case *c = NULL;
     int rc;
+    *out = NULL;
     if (strcmp(mode, "all") == 0)
         rc = fpr_case_atomize_all(base, &c);
     else
@@ -501,6 +499,21 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             return rc;
         }
     }
+    *out = c;
+    return FPR_OK;
+}
+
+/* One run: computed, compared, written to its run file; what the summary and the report
+ * need of it is copied into *keep (so they do not read results.h5 back). */
+static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double offset,
+                   const char *key, const char *work_path, const char *work_key,
+                   const char *case_sha, fpr_study_run *keep)
+{
+    const fpr_study_opts *o = x->o;
+    fpr_case *c = NULL;
+    int rc = run_case(base, mode, offset, &c);
+    if (rc)
+        return rc;
     fpr_study_run run;
     memset(&run, 0, sizeof run);
     char empty[1] = "", mbuf[16];
@@ -537,10 +550,12 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     fpr_run_opts_init(&ro);
     ro.jobs = o->jobs;
     ro.search = o->search;
+    ro.memo = x->memo;
     progress(x, key, x->ref->name);
     if ((rc = fpr_frames_compute(c, x->ref, &ro, &truth)))
         goto done;
     run.truth_seconds = truth->seconds;
+    run.truth_memo_rows = truth->memo_rows;
     for (int64_t k = 0; k < c->S * c->n_token; k++) {
         if (!c->is_atomized[k % c->n_token])
             continue;
@@ -567,6 +582,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             goto done;
         double hwm = proc_status_kb("VmHWM");
         sb->m.seconds = fr[i]->seconds;
+        sb->memo_rows = fr[i]->memo_rows;
         sb->m.rss_peak = hwm;
         sb->m.rss_delta = hwm - rss0 > 0 ? hwm - rss0 : 0;
         void *cfg = NULL;
@@ -858,6 +874,21 @@ static double run_bytes(const plan_case *p, int all, size_t nb, int jobs)
            (double)nb * n * (73.0 + 17.0) + (jobs > 2 ? (double)(jobs - 2) * na * 16.0 : 0.0);
 }
 
+/* A run of this shard in the order the study computes it: larger cases first (size:
+ * atoms × samples; 0 for all without the chain memo), then the plan's order. */
+typedef struct exec_run {
+    size_t plan, slot;
+    double size;
+} exec_run;
+
+static int cmp_exec_run(const void *a, const void *b)
+{
+    const exec_run *p = a, *q = b;
+    if (p->size != q->size)
+        return p->size < q->size ? 1 : -1;
+    return (p->slot > q->slot) - (p->slot < q->slot);
+}
+
 static int cmp_plan_run(const void *a, const void *b)
 {
     return strcmp(((const plan_run *)a)->key, ((const plan_run *)b)->key);
@@ -875,7 +906,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
     x.t0 = fpr_now();
     char **work = NULL;
     fpr_study_run *kept = NULL; /* [nwork] the runs, for the summary and the report */
-    size_t nwork = 0;
+    size_t nwork = 0, nalloc = 0; /* nalloc: entries of work[] and kept[] */
     char *names = NULL;
     plan_case *pc = NULL;
     plan_run *plan = NULL;
@@ -1062,6 +1093,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
     plan = fpr_calloc(total + 1, sizeof *plan);
     work = fpr_calloc(total + 1, sizeof *work);
     kept = fpr_calloc(total + 1, sizeof *kept);
+    nalloc = work && kept ? total + 1 : 0;
     if (!pc || !plan || !work || !kept) {
         rc = FPR_ENOMEM;
         goto out;
@@ -1199,10 +1231,54 @@ int fpr_study_run_all(const fpr_study_opts *o)
             x.done--;
     fpr_case *base = NULL;
     size_t base_ci = (size_t)-1;
-    for (size_t i = 0; i < nplan && !rc; i++) {
-        const plan_run *pr = &plan[i];
-        if ((int)(pr->k % (size_t)o->shard_n) != o->shard_i)
-            continue;
+    /* The chain memo's plan: every chain content of every run of this shard, so that
+     * only content met again is kept, and only until its last use. */
+    /* at most a quarter of the memory limit, and 512 MiB (6ZU5's shared chains over every
+     * backend and offset need some 200 MB when its case runs first) */
+    uint64_t memo_cap = fpr_effective_memory_limit() / 4;
+    memo_cap = memo_cap < ((uint64_t)512 << 20) ? memo_cap : ((uint64_t)512 << 20);
+    if (!o->no_chain_memo && !(rc = fpr_chain_memo_new((int64_t)memo_cap, &x.memo))) {
+        for (size_t i = 0; i < nplan && !rc; i++) {
+            const plan_run *pr = &plan[i];
+            if ((int)(pr->k % (size_t)o->shard_n) != o->shard_i)
+                continue;
+            if (base_ci != pr->ci) {
+                fpr_case_free(base);
+                base = NULL;
+                base_ci = pr->ci;
+                if ((rc = fpr_case_read(cases[pr->ci], &base)))
+                    break;
+            }
+            fpr_case *c = NULL;
+            if (!(rc = run_case(base, modes[pr->mi], o->offsets[pr->oi], &c)))
+                rc = fpr_chain_memo_plan(x.memo, c);
+            fpr_case_free(c);
+        }
+        fpr_case_free(base);
+        base = NULL;
+        base_ci = (size_t)-1;
+    }
+    /* This shard's runs: their slots in work[] and kept[] follow the plan (so results.h5,
+     * summary.json and the report do not depend on the order they ran in), and with the
+     * chain memo the largest cases run first, so that a case whose chains are a subset
+     * of another's (6ZU5's rRNA cases) is the one answered from the memo, and the full
+     * case's time and memory are a full search's. */
+    exec_run *order = fpr_calloc(nplan + 1, sizeof *order);
+    size_t nslot = 0;
+    if (!rc && !order)
+        rc = FPR_ENOMEM;
+    for (size_t i = 0; i < nplan && !rc; i++)
+        if ((int)(plan[i].k % (size_t)o->shard_n) == o->shard_i) {
+            order[nslot].plan = i;
+            order[nslot].slot = nslot;
+            order[nslot].size = x.memo ? (double)pc[plan[i].ci].n_atom * (double)pc[plan[i].ci].S : 0;
+            nslot++;
+        }
+    if (!rc)
+        qsort(order, nslot, sizeof *order, cmp_exec_run);
+    for (size_t q = 0; q < nslot && !rc; q++) {
+        const size_t slot = order[q].slot;
+        const plan_run *pr = &plan[order[q].plan];
         if (base_ci != pr->ci) {
             fpr_case_free(base);
             base = NULL;
@@ -1221,13 +1297,16 @@ int fpr_study_run_all(const fpr_study_opts *o)
         work_file(wp, sizeof wp, workdir, pr->key);
         put_work_key(wkey, &x, names, pc[pr->ci].sha, cases[pr->ci], pc[pr->ci].name,
                      modes[pr->mi], o->offsets[pr->oi]);
-        if (!reusable(wp, &x, wkey, &kept[nwork]))
+        if (!reusable(wp, &x, wkey, &kept[slot]))
             rc = run_one(&x, base, modes[pr->mi], o->offsets[pr->oi], pr->key, wp, wkey,
-                         pc[pr->ci].sha, &kept[nwork]);
-        if (!rc && !(work[nwork++] = fpr_strdup(wp)))
+                         pc[pr->ci].sha, &kept[slot]);
+        if (!rc && !(work[slot] = fpr_strdup(wp)))
             rc = FPR_ENOMEM;
         x.done++;
     }
+    free(order);
+    if (!rc)
+        nwork = nslot;
     fpr_case_free(base);
     if (!o->quiet && isatty(2))
         fprintf(stderr, "\r\033[K");
@@ -1294,12 +1373,13 @@ int fpr_study_run_all(const fpr_study_opts *o)
         fprintf(stderr, "frameprec study: %zu runs, %zu backends vs %s, %.1f s -> %s\n", nwork,
                 x.nb, x.ref->name, fpr_now() - x.t0, o->outdir);
 out:
+    fpr_chain_memo_free(x.memo);
     fpr_dir_unlock(lockfd);
-    if (work)
-        for (size_t i = 0; i < nwork; i++)
-            free(work[i]);
+    /* calloc: entries never filled are zero (runs fill slots out of order) */
+    for (size_t i = 0; work && i < nalloc; i++)
+        free(work[i]);
     free(work);
-    for (size_t i = 0; kept && i <= nwork; i++) /* calloc: entries never filled are zero */
+    for (size_t i = 0; kept && i < nalloc; i++)
         fpr_study_run_clear(&kept[i]);
     free(kept);
     for (size_t i = 0; plan && i < nplan; i++)

@@ -226,6 +226,9 @@ typedef struct fpr_study_backend {
      * (case, chain, residue, atom names, picked vs true atoms, distances, margin,
      * displacement); "" when none. Owned by the struct. */
     char *examples;
+    /* Rows of the run answered from the chain memo (identical chains searched earlier
+     * in the study, the same bits): its time is then less than a full search's. */
+    int64_t memo_rows;
 } fpr_study_backend;
 
 typedef struct fpr_study_run {
@@ -235,6 +238,7 @@ typedef struct fpr_study_run {
     double offset;
     int64_t S, n_atom, n_token, n_atomized;
     double truth_seconds;
+    int64_t truth_memo_rows; /* the truth's rows answered from the chain memo */
     char *case_sha256; /* SHA-256 of the case file's bytes (NULL/"" in older files) */
     char *work_key;    /* what a resumed study must match to reuse this run (study.c) */
     fpr_hist margin_hist; /* truth margins (both ranks) */
@@ -279,6 +283,7 @@ typedef struct fpr_study_opts {
     const char *inject_fault; /* test hook: corrupt this backend's values */
     int keep_work;
     int no_report;
+    int no_chain_memo;      /* search every chain (no reuse of identical chains' searches) */
     const char *reference;  /* default "truth" */
     /* --import NAME=DIR (SPEC §11): frames of another program, one file per run in DIR,
      * become row NAME beside the backends. */
