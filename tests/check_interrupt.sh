@@ -39,6 +39,7 @@ results_of() {
     python3 - "$1" <<'PY'
 import json, sys
 VOL = {"seconds", "rss_peak", "rss_delta", "created", "truth_seconds", "wall_seconds",
+       "memo_rows", "truth_memo_rows",  # how a run was computed (the chain memo), not results
        "peak_rss", "time", "elapsed"}
 def strip(v):
     if isinstance(v, dict):

@@ -85,7 +85,8 @@ d = json.load(open(sys.argv[1]))
 def strip(o):
     if isinstance(o, dict):
         return {k: strip(v) for k, v in o.items()
-                if k not in ("seconds", "truth_seconds", "rss_peak", "rss_delta", "created", "notes")}
+                if k not in ("seconds", "truth_seconds", "rss_peak", "rss_delta", "created", "notes",
+                             "memo_rows", "truth_memo_rows")}
     if isinstance(o, list):
         return [strip(v) for v in o]
     return o

@@ -420,6 +420,24 @@ static int row_cause(const cmp_ctx *k, int32_t st, const int32_t T[3], const int
     return cause;
 }
 
+/* The pair evaluator for sample s, built on first need: it is asked only about
+ * mismatches and (frames read from a file) tie counts, so a run whose backend picks
+ * what the truth picks never builds it (its setup prepares every chain). */
+static int pe_for(cmp_ctx *k, fpr_paireval **owner, const char *params, int64_t s,
+                  int64_t *pe_s)
+{
+    int rc;
+    if (!*owner && (rc = fpr_paireval_new(k->c, k->b, params, owner)))
+        return rc;
+    k->pe = *owner;
+    if (*pe_s != s) {
+        if ((rc = fpr_paireval_sample(k->pe, s)))
+            return rc;
+        *pe_s = s;
+    }
+    return FPR_OK;
+}
+
 static double ulp_f32(double x)
 {
     if (!(x >= 0x1p-126))
@@ -465,7 +483,7 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
     }
     if (b->configure && (rc = b->configure(b, params, &cfg)))
         goto done;
-    if ((rc = fpr_chains_build(c, &ch)) || (rc = fpr_paireval_new(c, b, params, &pe)))
+    if ((rc = fpr_chains_build(c, &ch)))
         goto done;
     if (!(absmax = fpr_calloc((size_t)ch.n_chains + 1, sizeof(double)))) {
         rc = FPR_ENOMEM;
@@ -474,8 +492,9 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
     cmp_row row;
     memset(&row, 0, sizeof row);
     row.st = -1;
-    cmp_ctx k = {c,  b,  cfg, &ch, NULL, absmax, ex, pe, (flags & FPR_CMP_ANY_TIE_ORDER) != 0,
+    cmp_ctx k = {c,  b,  cfg, &ch, NULL, absmax, ex, NULL, (flags & FPR_CMP_ANY_TIE_ORDER) != 0,
                  &row};
+    int64_t pe_s = -1; /* the sample k.pe holds */
 
     for (int64_t s = 0; s < c->S; s++) {
         k.xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
@@ -495,8 +514,6 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
                 mx = fmax(mx, 0.5 * (hi[w] - lo[w]));
             absmax[sl] = mx;
         }
-        if ((rc = fpr_paireval_sample(pe, s)))
-            goto done;
         for (int64_t t = 0; t < c->n_token; t++) {
             int64_t o = s * c->n_token + t;
             /* phi and the valid mask, every token */
@@ -596,8 +613,10 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
                     to |= 2;
                 if (!to && isfinite(v[2])) {
                     int32_t n3 = f->tie3 ? f->tie3[o] : -1;
-                    if (n3 < 0 && fpr_paireval_ok(pe))
-                        n3 = (int32_t)(fpr_paireval_count_equal(pe, st, v[2]) - 1);
+                    if (n3 < 0 && (rc = pe_for(&k, &pe, params, s, &pe_s)))
+                        goto done;
+                    if (n3 < 0 && fpr_paireval_ok(k.pe))
+                        n3 = (int32_t)(fpr_paireval_count_equal(k.pe, st, v[2]) - 1);
                     if (n3 > 0)
                         to |= 4;
                 }
@@ -630,6 +649,8 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
                 continue;
             }
             m->mismatch++;
+            if ((rc = pe_for(&k, &pe, params, s, &pe_s)))
+                goto done;
             int32_t T[3] = {first_atom(&k, st, aT, cT, 0, 1, -1), aT, cT};
             int32_t B[3] = {first_atom(&k, st, aB, cB, f->top_value[o * 3], 0,
                                        f->first_index ? f->first_index[o] : -1), aB, cB};
@@ -638,7 +659,7 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
                 row_begin(&k, st, atoms, 7);
             }
             int truth_self = T[0] == st;
-            int self_out = truth_self && (fpr_paireval_ok(pe) ? B[0] != st : (aB == st || cB == st));
+            int self_out = truth_self && (fpr_paireval_ok(k.pe) ? B[0] != st : (aB == st || cB == st));
             int kind;
             if (self_out)
                 kind = FPR_KIND_SELF, m->m_self++;

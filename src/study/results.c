@@ -143,21 +143,39 @@ static int write_hist(hid_t g, const char *name, const fpr_hist *h)
     return dset(g, name, H5T_NATIVE_INT64, H5T_STD_I64LE, 1, d, v);
 }
 
-int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
-                          const fpr_study_run *run, fpr_token_results *const *tok,
-                          const fpr_frames *truth, const fpr_case *c)
-{
-    (void)c;
+/* A run file written piece by piece: the header, the run's attributes and the truth's
+ * datasets (open), then each row's group in order (backend), then commit (close) or
+ * abort. One thread at a time may call these (HDF5 is not thread-safe); the study's
+ * writer thread does while the comparisons of the run's other rows go on. */
+struct fpr_run_writer {
     fpr_h5_out o;
-    int rc = fpr_h5_create(path, &o);
-    if (rc)
+    hid_t runs, g;
+    hsize_t d2[2];
+    char path[4096];
+};
+
+int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
+                         const fpr_study_run *run, const fpr_frames *truth,
+                         fpr_run_writer **out)
+{
+    *out = NULL;
+    fpr_run_writer *w = fpr_calloc(1, sizeof *w);
+    if (!w)
+        return FPR_ENOMEM;
+    w->runs = w->g = -1;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    int rc = fpr_h5_create(path, &w->o);
+    if (rc) {
+        free(w);
         return rc;
-    hid_t runs = -1, g = -1, bg = -1;
+    }
+    hid_t g = -1;
     char *blist = NULL;
-    if ((rc = write_header(o.f, hdr)))
+    if ((rc = write_header(w->o.f, hdr)))
         goto fail;
-    runs = H5Gcreate2(o.f, "runs", H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
-    g = runs >= 0 ? H5Gcreate2(runs, run->key, H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT) : -1;
+    w->runs = H5Gcreate2(w->o.f, "runs", H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
+    g = w->g = w->runs >= 0 ? H5Gcreate2(w->runs, run->key, H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT)
+                            : -1;
     if (g < 0) {
         rc = fpr_error(FPR_EIO, "%s: cannot create group /runs/%s", path, run->key);
         goto fail;
@@ -185,7 +203,9 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
     if (!rc && run->case_sha256) rc = attr_str(g, "case_sha256", run->case_sha256);
     if (!rc && run->work_key) rc = attr_str(g, "work_key", run->work_key);
     if (!rc) rc = write_hist(g, "margin_hist", &run->margin_hist);
-    hsize_t d2[2] = {(hsize_t)run->S, (hsize_t)run->n_token};
+    hsize_t *d2 = w->d2;
+    d2[0] = (hsize_t)run->S;
+    d2[1] = (hsize_t)run->n_token;
     if (!rc && truth && truth->tie1) {
         rc = dset(g, "tie1", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, d2, truth->tie1);
         if (!rc) rc = dset(g, "tie2", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, d2, truth->tie2);
@@ -195,57 +215,89 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
             rc = dset(g, "fragile_angle", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2,
                       truth->fragile_angle);
     }
-    for (size_t i = 0; !rc && i < run->nb; i++) {
-        const fpr_study_backend *sb = &run->b[i];
-        bg = H5Gcreate2(g, sb->name, H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
-        if (bg < 0) {
-            rc = fpr_error(FPR_EIO, "%s: cannot create group for backend %s", path, sb->name);
-            break;
-        }
-        for (size_t k = 0; !rc && k < fpr_metric_nfields; k++)
-            rc = attr_num(bg, fpr_metric_fields[k].name, fpr_metric_get(&sb->m, k),
-                          fpr_metric_fields[k].is_int);
-        if (!rc) rc = attr_num(bg, "memo_rows", (double)sb->memo_rows, 1);
-        if (!rc) rc = write_hist(bg, "bound_hist", &sb->bound_hist);
-        if (!rc && sb->examples && sb->examples[0]) rc = attr_str(bg, "examples", sb->examples);
-        if (!rc && sb->m.disp_n > 0) { /* absent = empty (most runs change nothing) */
-            hsize_t dd[1] = {FPR_DISP_BINS};
-            rc = dset(bg, "disp_hist", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dd, sb->disp_hist.bin);
-        }
-        const fpr_token_results *t = tok ? tok[i] : NULL;
-        if (t) {
-            if (!rc) rc = dset(bg, "kind", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->kind);
-            if (!rc) rc = dset(bg, "cause", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->cause);
-            if (!rc) rc = dset(bg, "explained", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->explained);
-            if (!rc) rc = dset(bg, "valid_flip", H5T_NATIVE_INT8, H5T_STD_I8LE, 2, d2, t->valid_flip);
-            if (!rc) rc = dset(bg, "flip_cause", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->flip_cause);
-            if (!rc) rc = dset(bg, "phi_change", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->phi_change);
-            if (!rc) rc = dset_as(bg, "err_bound", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_bound, DS_RAW);
-            if (!rc) rc = dset_as(bg, "err_ulp", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_ulp, DS_RAW);
-            if (!rc) rc = dset(bg, "degenerate", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->degenerate);
-            if (!rc) rc = dset(bg, "tie_order", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->tie_order);
-            if (!rc) rc = dset(bg, "disp_a", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_a);
-            if (!rc) rc = dset(bg, "disp_c", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_c);
-        }
-        H5Gclose(bg);
-        bg = -1;
-    }
     if (rc)
         goto fail;
     free(blist);
-    H5Gclose(g);
-    H5Gclose(runs);
-    return fpr_h5_commit(&o);
+    *out = w;
+    return FPR_OK;
 fail:
     free(blist);
-    if (bg >= 0)
-        H5Gclose(bg);
-    if (g >= 0)
-        H5Gclose(g);
-    if (runs >= 0)
-        H5Gclose(runs);
-    fpr_h5_abort(&o);
+    fpr_results_run_abort(w);
     return rc;
+}
+
+int fpr_results_run_backend(fpr_run_writer *w, const fpr_study_backend *sb,
+                            const fpr_token_results *t)
+{
+    const char *path = w->path;
+    const hsize_t *d2 = w->d2;
+    int rc = FPR_OK;
+    hid_t bg = H5Gcreate2(w->g, sb->name, H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
+    if (bg < 0)
+        return fpr_error(FPR_EIO, "%s: cannot create group for backend %s", path, sb->name);
+    for (size_t k = 0; !rc && k < fpr_metric_nfields; k++)
+        rc = attr_num(bg, fpr_metric_fields[k].name, fpr_metric_get(&sb->m, k),
+                      fpr_metric_fields[k].is_int);
+    if (!rc) rc = attr_num(bg, "memo_rows", (double)sb->memo_rows, 1);
+    if (!rc) rc = write_hist(bg, "bound_hist", &sb->bound_hist);
+    if (!rc && sb->examples && sb->examples[0]) rc = attr_str(bg, "examples", sb->examples);
+    if (!rc && sb->m.disp_n > 0) { /* absent = empty (most runs change nothing) */
+        hsize_t dd[1] = {FPR_DISP_BINS};
+        rc = dset(bg, "disp_hist", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dd, sb->disp_hist.bin);
+    }
+    if (t) {
+        if (!rc) rc = dset(bg, "kind", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->kind);
+        if (!rc) rc = dset(bg, "cause", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->cause);
+        if (!rc) rc = dset(bg, "explained", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->explained);
+        if (!rc) rc = dset(bg, "valid_flip", H5T_NATIVE_INT8, H5T_STD_I8LE, 2, d2, t->valid_flip);
+        if (!rc) rc = dset(bg, "flip_cause", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->flip_cause);
+        if (!rc) rc = dset(bg, "phi_change", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->phi_change);
+        if (!rc) rc = dset_as(bg, "err_bound", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_bound, DS_RAW);
+        if (!rc) rc = dset_as(bg, "err_ulp", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_ulp, DS_RAW);
+        if (!rc) rc = dset(bg, "degenerate", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->degenerate);
+        if (!rc) rc = dset(bg, "tie_order", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->tie_order);
+        if (!rc) rc = dset(bg, "disp_a", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_a);
+        if (!rc) rc = dset(bg, "disp_c", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_c);
+    }
+    H5Gclose(bg);
+    return rc;
+}
+
+int fpr_results_run_close(fpr_run_writer *w)
+{
+    H5Gclose(w->g);
+    H5Gclose(w->runs);
+    int rc = fpr_h5_commit(&w->o);
+    free(w);
+    return rc;
+}
+
+void fpr_results_run_abort(fpr_run_writer *w)
+{
+    if (!w)
+        return;
+    if (w->g >= 0)
+        H5Gclose(w->g);
+    if (w->runs >= 0)
+        H5Gclose(w->runs);
+    fpr_h5_abort(&w->o);
+    free(w);
+}
+
+int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
+                          const fpr_study_run *run, fpr_token_results *const *tok,
+                          const fpr_frames *truth, const fpr_case *c)
+{
+    (void)c;
+    fpr_run_writer *w = NULL;
+    int rc = fpr_results_run_open(path, hdr, run, truth, &w);
+    for (size_t i = 0; !rc && i < run->nb; i++)
+        rc = fpr_results_run_backend(w, &run->b[i], tok ? tok[i] : NULL);
+    if (rc) {
+        fpr_results_run_abort(w);
+        return rc;
+    }
+    return fpr_results_run_close(w);
 }
 
 /* ------------------------------------------------------------------ join */
@@ -271,47 +323,90 @@ static herr_t copy_one(hid_t g, const char *name, const H5L_info_t *info, void *
     return 0;
 }
 
-int fpr_results_join(const char *const *inputs, size_t n, const fpr_study_results *hdr,
-                     const char *out)
+/* A results file filled run file by run file (the join, done as runs finish). */
+struct fpr_results_out {
+    fpr_h5_out o;
+    hid_t runs;
+    char path[4096];
+};
+
+int fpr_results_out_open(const char *out, const fpr_study_results *hdr, fpr_results_out **res)
 {
     fpr_h5_quiet();
-    fpr_h5_out o;
-    int rc = fpr_h5_create(out, &o);
-    if (rc)
+    *res = NULL;
+    fpr_results_out *r = fpr_calloc(1, sizeof *r);
+    if (!r)
+        return FPR_ENOMEM;
+    r->runs = -1;
+    snprintf(r->path, sizeof r->path, "%s", out);
+    int rc = fpr_h5_create(out, &r->o);
+    if (rc) {
+        free(r);
         return rc;
-    hid_t runs = -1;
-    if ((rc = write_header(o.f, hdr)))
+    }
+    if ((rc = write_header(r->o.f, hdr)))
         goto fail;
-    runs = H5Gcreate2(o.f, "runs", H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
-    if (runs < 0) {
+    r->runs = H5Gcreate2(r->o.f, "runs", H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
+    if (r->runs < 0) {
         rc = fpr_error(FPR_EIO, "%s: cannot create /runs", out);
         goto fail;
     }
-    for (size_t i = 0; i < n && !rc; i++) {
-        hid_t f;
-        if ((rc = fpr_h5_open_read(inputs[i], &f)))
-            break;
-        hid_t src = H5Gopen2(f, "runs", H5P_DEFAULT);
-        if (src < 0) {
-            rc = fpr_error(FPR_EFORMAT, "%s: not a frameprec study results file (no /runs)",
-                           inputs[i]);
-        } else {
-            copy_ctx k = {runs, inputs[i], FPR_OK};
-            H5Literate(src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_one, &k);
-            rc = k.rc;
-            H5Gclose(src);
-        }
-        H5Fclose(f);
-    }
-    if (rc)
-        goto fail;
-    H5Gclose(runs);
-    return fpr_h5_commit(&o);
+    *res = r;
+    return FPR_OK;
 fail:
-    if (runs >= 0)
-        H5Gclose(runs);
-    fpr_h5_abort(&o);
+    fpr_results_out_abort(r);
     return rc;
+}
+
+int fpr_results_out_add(fpr_results_out *r, const char *input)
+{
+    hid_t f;
+    int rc = fpr_h5_open_read(input, &f);
+    if (rc)
+        return rc;
+    hid_t src = H5Gopen2(f, "runs", H5P_DEFAULT);
+    if (src < 0) {
+        rc = fpr_error(FPR_EFORMAT, "%s: not a frameprec study results file (no /runs)", input);
+    } else {
+        copy_ctx k = {r->runs, input, FPR_OK};
+        H5Literate(src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_one, &k);
+        rc = k.rc;
+        H5Gclose(src);
+    }
+    H5Fclose(f);
+    return rc;
+}
+
+int fpr_results_out_commit(fpr_results_out *r)
+{
+    H5Gclose(r->runs);
+    int rc = fpr_h5_commit(&r->o);
+    free(r);
+    return rc;
+}
+
+void fpr_results_out_abort(fpr_results_out *r)
+{
+    if (!r)
+        return;
+    if (r->runs >= 0)
+        H5Gclose(r->runs);
+    fpr_h5_abort(&r->o);
+    free(r);
+}
+
+int fpr_results_join(const char *const *inputs, size_t n, const fpr_study_results *hdr,
+                     const char *out)
+{
+    fpr_results_out *r = NULL;
+    int rc = fpr_results_out_open(out, hdr, &r);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = fpr_results_out_add(r, inputs[i]);
+    if (rc) {
+        fpr_results_out_abort(r);
+        return rc;
+    }
+    return fpr_results_out_commit(r);
 }
 
 /* ------------------------------------------------------------------ read */

@@ -13,6 +13,10 @@
 #include <unistd.h>
 
 #include <nettle/sha2.h>
+#include <pthread.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "io/jsonutil.h"
 #include "study/study.h"
@@ -368,6 +372,11 @@ typedef struct study_ctx {
     size_t done, total;
     double t0;
     fpr_chain_memo *memo; /* NULL with --no-chain-memo */
+    /* results.h5 as it fills: each run file is copied in by the writer thread of the
+     * next run (while that run's comparisons go on), the last ones at the end */
+    fpr_results_out *res;
+    const char **pending; /* run files not copied yet (work[] owns the strings) */
+    size_t npending;
 } study_ctx;
 
 static void progress(study_ctx *x, const char *key, const char *what)
@@ -478,6 +487,112 @@ out:
     free(arith);
     free(aparams);
     return rc;
+}
+
+/* A run's comparisons and its run file's backend groups (run_one). Thread 0 writes
+ * the groups in order as their comparisons finish; the other threads take comparisons
+ * one at a time. Alone (a runtime that gives one thread), thread 0 does both. */
+typedef struct cmp_queue {
+    study_ctx *x;
+    const fpr_case *c;
+    const fpr_frames *truth;
+    fpr_frames **fr;
+    const fpr_backend **cmp_b;
+    fpr_token_results **tok;
+    fpr_study_run *run;
+    const char *path;    /* the run file */
+    fpr_run_writer *w;   /* opened by the writer */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint8_t *done;       /* [nb] comparison i finished (under mu) */
+    size_t next;         /* the next comparison to take (under mu) */
+    int err;             /* the first error (under mu): every thread stops */
+    char errmsg[512];
+} cmp_queue;
+
+static void cmp_fail(cmp_queue *q, int rc)
+{
+    pthread_mutex_lock(&q->mu);
+    if (!q->err) {
+        q->err = rc;
+        snprintf(q->errmsg, sizeof q->errmsg, "%s", fpr_errmsg());
+    }
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Takes and does one comparison; 0 when none is left or an error stopped the run. */
+static int cmp_take(cmp_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t i = q->next < q->x->nb && !q->err ? q->next++ : q->x->nb;
+    pthread_mutex_unlock(&q->mu);
+    if (i >= q->x->nb)
+        return 0;
+    fpr_study_backend *sb = &q->run->b[i];
+    int rc = fpr_study_compare(q->c, q->truth, q->fr[i], q->cmp_b[i], NULL, 1, &sb->m,
+                               &q->tok[i], &sb->bound_hist);
+    if (!rc) {
+        const fpr_token_results *t = q->tok[i];
+        sb->examples = make_examples(q->c, q->truth, q->fr[i], t);
+        for (int64_t k = 0; k < q->c->S * q->c->n_token; k++) {
+            if (t->disp_a[k] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, t->disp_a[k]);
+            if (t->disp_c[k] > 0)
+                fpr_disp_hist_add(&sb->disp_hist, t->disp_c[k]);
+        }
+    }
+    if (rc) {
+        cmp_fail(q, rc);
+        return 0;
+    }
+    pthread_mutex_lock(&q->mu);
+    q->done[i] = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return 1;
+}
+
+static void cmp_thread(cmp_queue *q)
+{
+    int tid = 0, nt = 1;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    if (tid != 0) {
+        while (cmp_take(q))
+            ;
+        return;
+    }
+    /* the writer: the runs finished before into results.h5, then this run's file */
+    study_ctx *x = q->x;
+    int rc = FPR_OK;
+    for (size_t k = 0; k < x->npending && !rc; k++)
+        rc = fpr_results_out_add(x->res, x->pending[k]);
+    x->npending = 0;
+    if (!rc)
+        rc = fpr_results_run_open(q->path, &x->hdr, q->run, q->truth, &q->w);
+    if (rc) {
+        cmp_fail(q, rc);
+        return;
+    }
+    for (size_t i = 0; i < q->x->nb; i++) {
+        if (nt == 1) /* alone: the comparisons in order, each group after its own */
+            cmp_take(q);
+        pthread_mutex_lock(&q->mu);
+        while (!q->done[i] && !q->err)
+            pthread_cond_wait(&q->cv, &q->mu);
+        int stop = q->err != 0;
+        pthread_mutex_unlock(&q->mu);
+        if (stop)
+            return;
+        rc = fpr_results_run_backend(q->w, &q->run->b[i], q->tok[i]);
+        if (rc) {
+            cmp_fail(q, rc);
+            return;
+        }
+    }
 }
 
 /* The case a run computes: the base atomized (mode "all") or not, translated. */
@@ -595,46 +710,6 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             b->cfg_free(cfg);
         cmp_b[i] = b;
     }
-    /* The comparisons, one backend per thread: each is serial inside (its sums are the
-     * same for any thread count) and touches only its own metrics and token arrays. */
-    {
-        int err = FPR_OK;
-        char errmsg[512] = "";
-#pragma omp parallel for schedule(dynamic, 1) num_threads(o->jobs > 0 ? o->jobs : 1)
-        for (size_t i = 0; i < x->nb; i++) {
-            int e;
-#pragma omp atomic read
-            e = err;
-            if (e)
-                continue;
-            fpr_study_backend *sb = &run.b[i];
-            int crc = fpr_study_compare(c, truth, fr[i], cmp_b[i], NULL, 1, &sb->m, &tok[i],
-                                        &sb->bound_hist);
-            if (crc) {
-#pragma omp critical(fpr_study_cmp_err)
-                {
-                    if (!err) {
-                        err = crc;
-                        snprintf(errmsg, sizeof errmsg, "%s", fpr_errmsg());
-                    }
-                }
-            }
-        }
-        if (err) {
-            rc = fpr_error(err, "%s", errmsg);
-            goto done;
-        }
-    }
-    for (size_t i = 0; i < x->nb; i++) {
-        fpr_study_backend *sb = &run.b[i];
-        sb->examples = make_examples(c, truth, fr[i], tok[i]);
-        for (int64_t q = 0; q < c->S * c->n_token; q++) {
-            if (tok[i]->disp_a[q] > 0)
-                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_a[q]);
-            if (tok[i]->disp_c[q] > 0)
-                fpr_disp_hist_add(&sb->disp_hist, tok[i]->disp_c[q]);
-        }
-    }
     /* Bit-identity contracts between backends of this run. */
     for (size_t i = 0; i < x->nb; i++) {
         const char *partner = fpr_study_identity_partner(x->bs[i]->name);
@@ -656,15 +731,6 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             run.b[i].m.ident_diff = diff;
         }
     }
-    /* Imported implementations: their frames scored as the arithmetic they declare */
-    for (size_t i = 0; i < x->nimp; i++) {
-        fpr_study_backend *sb = &run.b[x->nb + i];
-        sb->name = names[x->nb + i];
-        fpr_metrics_init(&sb->m);
-        progress(x, key, sb->name);
-        if ((rc = import_one(x, c, base, mode, offset, key, truth, fr, i, sb, &tok[x->nb + i])))
-            goto done;
-    }
     /* Every backend against `original` (exact_diff): what merging it would change. */
     for (size_t j = 0; j < x->nb; j++) {
         if (strcmp(x->bs[j]->name, "exact_diff") != 0)
@@ -682,7 +748,55 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             run.b[i].m.orig_flips = fl;
         }
     }
-    rc = fpr_results_write_run(work_path, &x->hdr, &run, tok, truth, c);
+    /* The run file, written by one thread while the others compare: the header and the
+     * truth first, then each backend's group as soon as its comparison is done (in
+     * order), then the imported rows. Each comparison is serial inside (its sums are the
+     * same for any thread count) and touches only its own metrics, token arrays,
+     * examples and histograms; only the writer calls HDF5. */
+    for (size_t i = 0; i < x->nimp; i++)
+        run.b[x->nb + i].name = names[x->nb + i];
+    fpr_run_writer *w = NULL;
+    {
+        cmp_queue qu;
+        memset(&qu, 0, sizeof qu);
+        qu.x = x;
+        qu.c = c;
+        qu.truth = truth;
+        qu.fr = fr;
+        qu.cmp_b = cmp_b;
+        qu.tok = tok;
+        qu.run = &run;
+        qu.path = work_path;
+        pthread_mutex_init(&qu.mu, NULL);
+        pthread_cond_init(&qu.cv, NULL);
+        if (!(qu.done = fpr_calloc(x->nb + 1, 1)))
+            qu.err = FPR_ENOMEM;
+        int nthr = (o->jobs > 0 ? o->jobs : 1) + 1; /* the writer and the comparers */
+#pragma omp parallel num_threads(nthr)
+        cmp_thread(&qu);
+        free(qu.done);
+        pthread_mutex_destroy(&qu.mu);
+        pthread_cond_destroy(&qu.cv);
+        w = qu.w;
+        if (qu.err) {
+            rc = fpr_error(qu.err, "%s", qu.errmsg);
+            fpr_results_run_abort(w);
+            goto done;
+        }
+    }
+    /* Imported implementations: their frames scored as the arithmetic they declare */
+    for (size_t i = 0; i < x->nimp; i++) {
+        fpr_study_backend *sb = &run.b[x->nb + i];
+        sb->name = names[x->nb + i];
+        fpr_metrics_init(&sb->m);
+        progress(x, key, sb->name);
+        if ((rc = import_one(x, c, base, mode, offset, key, truth, fr, i, sb, &tok[x->nb + i])) ||
+            (rc = fpr_results_run_backend(w, sb, tok[x->nb + i]))) {
+            fpr_results_run_abort(w);
+            goto done;
+        }
+    }
+    rc = fpr_results_run_close(w);
     if (!rc)
         rc = fpr_study_run_copy(keep, &run);
 done:
@@ -1265,8 +1379,12 @@ int fpr_study_run_all(const fpr_study_opts *o)
      * case's time and memory are a full search's. */
     exec_run *order = fpr_calloc(nplan + 1, sizeof *order);
     size_t nslot = 0;
-    if (!rc && !order)
+    if (!rc && (!order || !(x.pending = fpr_calloc(nplan + 1, sizeof *x.pending))))
         rc = FPR_ENOMEM;
+    char res[4096 + 32];
+    snprintf(res, sizeof res, "%s/results.h5", o->outdir);
+    if (!rc)
+        rc = fpr_results_out_open(res, &x.hdr, &x.res);
     for (size_t i = 0; i < nplan && !rc; i++)
         if ((int)(plan[i].k % (size_t)o->shard_n) == o->shard_i) {
             order[nslot].plan = i;
@@ -1302,6 +1420,8 @@ int fpr_study_run_all(const fpr_study_opts *o)
                          pc[pr->ci].sha, &kept[slot]);
         if (!rc && !(work[slot] = fpr_strdup(wp)))
             rc = FPR_ENOMEM;
+        if (!rc)
+            x.pending[x.npending++] = work[slot];
         x.done++;
     }
     free(order);
@@ -1317,9 +1437,14 @@ int fpr_study_run_all(const fpr_study_opts *o)
                        o->shard_n);
         goto out;
     }
-    char res[4096 + 32];
-    snprintf(res, sizeof res, "%s/results.h5", o->outdir);
-    if ((rc = fpr_results_join((const char *const *)work, nwork, &x.hdr, res)))
+    for (size_t k = 0; k < x.npending && !rc; k++)
+        rc = fpr_results_out_add(x.res, x.pending[k]);
+    x.npending = 0;
+    if (!rc) {
+        rc = fpr_results_out_commit(x.res);
+        x.res = NULL;
+    }
+    if (rc)
         goto out;
     /* the summary and the report from the runs held (what results.h5 now holds too;
      * tests/check_study.sh checks both give the same files) */
@@ -1373,6 +1498,8 @@ int fpr_study_run_all(const fpr_study_opts *o)
         fprintf(stderr, "frameprec study: %zu runs, %zu backends vs %s, %.1f s -> %s\n", nwork,
                 x.nb, x.ref->name, fpr_now() - x.t0, o->outdir);
 out:
+    fpr_results_out_abort(x.res); /* (NULL once committed) */
+    free(x.pending);
     fpr_chain_memo_free(x.memo);
     fpr_dir_unlock(lockfd);
     /* calloc: entries never filled are zero (runs fill slots out of order) */

@@ -300,6 +300,26 @@ const fpr_backend *fpr_study_faulty(const fpr_backend *b);
 int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
                           const fpr_study_run *run, fpr_token_results *const *tok,
                           const fpr_frames *truth, const fpr_case *c);
+/* The same piece by piece (results.c): open writes the header, the run's attributes and
+ * the truth's datasets; backend writes row i's group (in order, run->b[i] with its
+ * per-token results t or NULL); close commits, abort removes the temporary file. Each
+ * frees the writer except backend. Not thread-safe: one thread calls them at a time. */
+typedef struct fpr_run_writer fpr_run_writer;
+int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
+                         const fpr_study_run *run, const fpr_frames *truth,
+                         fpr_run_writer **out);
+int fpr_results_run_backend(fpr_run_writer *w, const fpr_study_backend *sb,
+                            const fpr_token_results *t);
+int fpr_results_run_close(fpr_run_writer *w);
+void fpr_results_run_abort(fpr_run_writer *w);
+/* A results.h5 filled input by input (each input's run groups copied; a run met twice
+ * is refused): open writes the header, commit renames it into place, abort removes it.
+ * Not thread-safe, like every HDF5 call here. */
+typedef struct fpr_results_out fpr_results_out;
+int fpr_results_out_open(const char *out, const fpr_study_results *hdr, fpr_results_out **r);
+int fpr_results_out_add(fpr_results_out *r, const char *input);
+int fpr_results_out_commit(fpr_results_out *r);
+void fpr_results_out_abort(fpr_results_out *r);
 /* Joins run files (or results.h5 files) into one results.h5, copying every run group. */
 int fpr_results_join(const char *const *inputs, size_t n, const fpr_study_results *hdr,
                      const char *out);
