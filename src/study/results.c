@@ -21,6 +21,7 @@
  * err_bound and err_ulp contiguous, the rest chunked with shuffle + deflate. */
 #include <math.h>
 #include <string.h>
+#include <zlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,40 +72,149 @@ static int attr_num(hid_t h, const char *name, double v, int is_int)
  *   deflate kept 71% of their bytes for about 5 s of the study's 60): contiguous;
  * - else chunked (≤ 1 MiB chunks), shuffle, deflate level 1. */
 enum { DS_PACK = 0, DS_RAW = 1, COMPACT_MAX = 16384 };
+enum { ST_ZERO, ST_COMPACT, ST_CONTIG, ST_CHUNKED };
+
+/* The storage dset_as gives n elements of `el` bytes; for ST_CHUNKED the chunk's rows
+ * (*c0: ≤ 1 MiB a chunk along the first axis, the second axis whole). */
+static int storage_of(const void *data, size_t el, int rank, const hsize_t *dims, int how,
+                      hsize_t *c0)
+{
+    hsize_t n = 1;
+    for (int k = 0; k < rank; k++)
+        n *= dims[k];
+    size_t bytes = (size_t)n * el;
+    int zero = n > 0;
+    for (size_t i = 0; zero && i < bytes; i++)
+        zero = ((const unsigned char *)data)[i] == 0;
+    if (zero)
+        return ST_ZERO;
+    if (n > 0 && bytes <= COMPACT_MAX)
+        return ST_COMPACT;
+    if (n == 0 || how != DS_PACK)
+        return ST_CONTIG;
+    size_t rowb = el * (rank > 1 ? dims[1] : 1);
+    hsize_t rows = rowb ? (hsize_t)((1u << 20) / rowb) : 1;
+    if (rows < 1)
+        rows = 1;
+    *c0 = dims[0] < rows ? dims[0] : rows;
+    return ST_CHUNKED;
+}
+
+/* A chunked array filtered ahead of the write (fpr_results_pack, in a comparison
+ * thread): each chunk as HDF5's pipeline stores it — shuffle, then deflate level 1 by
+ * zlib's compress2 into a buffer of ceil(1.001 n) + 12 bytes, which is what HDF5's
+ * deflate filter gives compress2 (H5Z_DEFLATE_SIZE_ADJUST, src/H5Zdeflate.c, 1.10);
+ * where that does not fit, that filter fails, deflate (optional in the pipeline: set by
+ * H5Pset_deflate) is skipped and the chunk's filter mask says so (bit 1), as HDF5
+ * would. Edge chunks are padded with zeros. tests/test_results.c checks the file
+ * against HDF5's own write: values, layout, chunk sizes and masks. */
+typedef struct pack_ds {
+    int st;
+    hsize_t c0;
+    size_t nch;
+    unsigned char *buf; /* the chunks, back to back */
+    size_t *off, *len;
+    unsigned *mask;
+} pack_ds;
+
+enum { PACK_NDS = 10 };
+struct fpr_packed {
+    pack_ds ds[PACK_NDS];
+};
+
+static void pack_ds_free(pack_ds *p)
+{
+    free(p->buf);
+    free(p->off);
+    free(p->len);
+    free(p->mask);
+    memset(p, 0, sizeof *p);
+}
+
+static int pack_ds_make(const void *data, size_t el, int rank, const hsize_t *dims, pack_ds *p)
+{
+    memset(p, 0, sizeof *p);
+    p->st = storage_of(data, el, rank, dims, DS_PACK, &p->c0);
+    if (p->st != ST_CHUNKED)
+        return FPR_OK;
+    const size_t rowb = el * (rank > 1 ? (size_t)dims[1] : 1), cb = (size_t)p->c0 * rowb;
+    const size_t zcap = (size_t)ceil((double)cb * 1.001) + 12; /* H5Z_DEFLATE_SIZE_ADJUST */
+    p->nch = (size_t)((dims[0] + p->c0 - 1) / p->c0);
+    p->buf = fpr_malloc_n(p->nch, zcap);
+    p->off = fpr_malloc_n(p->nch, sizeof(size_t));
+    p->len = fpr_malloc_n(p->nch, sizeof(size_t));
+    p->mask = fpr_malloc_n(p->nch, sizeof(unsigned));
+    unsigned char *in = fpr_malloc_n(cb, 1), *sh = fpr_malloc_n(cb, 1);
+    int rc = p->buf && p->off && p->len && p->mask && in && sh ? FPR_OK : FPR_ENOMEM;
+    size_t at = 0;
+    for (size_t c = 0; c < p->nch && !rc; c++) {
+        const size_t r0 = c * (size_t)p->c0;
+        const size_t nr = (size_t)dims[0] - r0 < (size_t)p->c0 ? (size_t)dims[0] - r0 : (size_t)p->c0;
+        memcpy(in, (const unsigned char *)data + r0 * rowb, nr * rowb);
+        memset(in + nr * rowb, 0, cb - nr * rowb);
+        const unsigned char *src = in;
+        if (el > 1) { /* shuffle: byte j of element i to j·N + i */
+            const size_t ne = cb / el;
+            for (size_t i = 0; i < ne; i++)
+                for (size_t j = 0; j < el; j++)
+                    sh[j * ne + i] = in[i * el + j];
+            src = sh;
+        }
+        uLongf dl = (uLongf)zcap;
+        int z = compress2(p->buf + at, &dl, src, (uLong)cb, 1);
+        p->off[c] = at;
+        if (z == Z_OK) {
+            p->len[c] = dl;
+            p->mask[c] = 0;
+        } else if (z == Z_BUF_ERROR) { /* does not fit: stored shuffled only */
+            memcpy(p->buf + at, src, cb);
+            p->len[c] = cb;
+            p->mask[c] = 1u << 1;
+        } else {
+            rc = fpr_error(FPR_ENOMEM, "zlib compress2 failed (%d)", z);
+        }
+        at += p->len[c];
+    }
+    free(in);
+    free(sh);
+    if (rc)
+        pack_ds_free(p);
+    return rc;
+}
 
 static int dset_as(hid_t g, const char *name, hid_t mem, hid_t ft, int rank,
-                   const hsize_t *dims, const void *data, int how)
+                   const hsize_t *dims, const void *data, int how, const pack_ds *pk)
 {
     hid_t sp = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_obj_track_times(dcpl, 0); /* byte-identical files */
-    hsize_t n = 1;
-    for (int k = 0; k < rank; k++)
-        n *= dims[k];
-    size_t bytes = (size_t)n * H5Tget_size(mem);
-    int zero = n > 0;
-    for (size_t i = 0; zero && i < bytes; i++)
-        zero = ((const unsigned char *)data)[i] == 0;
-    if (zero) {
+    hsize_t c0 = 0;
+    int st = pk ? pk->st : storage_of(data, H5Tget_size(mem), rank, dims, how, &c0);
+    if (pk)
+        c0 = pk->c0;
+    if (st == ST_ZERO) {
         static const unsigned char fill[16] = {0};
         H5Pset_fill_value(dcpl, mem, fill);
         H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_LATE);
-    } else if (n > 0 && bytes <= COMPACT_MAX) {
+    } else if (st == ST_COMPACT) {
         H5Pset_layout(dcpl, H5D_COMPACT);
-    } else if (n > 0 && how == DS_PACK) {
-        hsize_t chunk[2] = {dims[0], rank > 1 ? dims[1] : 1};
-        size_t el = H5Tget_size(ft) * (rank > 1 ? dims[1] : 1);
-        hsize_t rows = el ? (hsize_t)((1u << 20) / el) : 1;
-        if (rows < 1)
-            rows = 1;
-        if (chunk[0] > rows)
-            chunk[0] = rows;
+    } else if (st == ST_CHUNKED) {
+        hsize_t chunk[2] = {c0, rank > 1 ? dims[1] : 1};
         H5Pset_chunk(dcpl, rank, chunk);
         H5Pset_shuffle(dcpl);
         H5Pset_deflate(dcpl, 1);
     }
     hid_t d = H5Dcreate2(g, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    int ok = d >= 0 && (zero || H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    int ok = d >= 0;
+    if (ok && st == ST_CHUNKED && pk) { /* the chunks as filtered ahead */
+        for (size_t c = 0; ok && c < pk->nch; c++) {
+            hsize_t offs[2] = {(hsize_t)c * c0, 0};
+            ok = H5Dwrite_chunk(d, H5P_DEFAULT, pk->mask[c], offs, pk->len[c],
+                                pk->buf + pk->off[c]) >= 0;
+        }
+    } else if (ok && st != ST_ZERO) {
+        ok = H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0;
+    }
     if (d >= 0)
         H5Dclose(d);
     H5Pclose(dcpl);
@@ -115,7 +225,7 @@ static int dset_as(hid_t g, const char *name, hid_t mem, hid_t ft, int rank,
 static int dset(hid_t g, const char *name, hid_t mem, hid_t ft, int rank, const hsize_t *dims,
                 const void *data)
 {
-    return dset_as(g, name, mem, ft, rank, dims, data, DS_PACK);
+    return dset_as(g, name, mem, ft, rank, dims, data, DS_PACK, NULL);
 }
 
 static int write_header(hid_t f, const fpr_study_results *h)
@@ -141,6 +251,65 @@ static int write_hist(hid_t g, const char *name, const fpr_hist *h)
     memcpy(v + 1, h->bin, sizeof h->bin);
     hsize_t d[1] = {FPR_HIST_BINS + 1};
     return dset(g, name, H5T_NATIVE_INT64, H5T_STD_I64LE, 1, d, v);
+}
+
+/* The per-token arrays of a backend group, in the order they are written. */
+typedef struct tok_array {
+    const char *name;
+    hid_t mem, ft;
+    const void *data;
+    int how, pack; /* pack: its index in fpr_packed (DS_PACK arrays) */
+} tok_array;
+enum { TOK_NARRAYS = 12 };
+
+static void tok_arrays(const fpr_token_results *t, tok_array a[TOK_NARRAYS])
+{
+    const tok_array v[TOK_NARRAYS] = {
+        {"kind", H5T_NATIVE_UINT8, H5T_STD_U8LE, t->kind, DS_PACK, 0},
+        {"cause", H5T_NATIVE_UINT8, H5T_STD_U8LE, t->cause, DS_PACK, 1},
+        {"explained", H5T_NATIVE_UINT8, H5T_STD_U8LE, t->explained, DS_PACK, 2},
+        {"valid_flip", H5T_NATIVE_INT8, H5T_STD_I8LE, t->valid_flip, DS_PACK, 3},
+        {"flip_cause", H5T_NATIVE_UINT8, H5T_STD_U8LE, t->flip_cause, DS_PACK, 4},
+        {"phi_change", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, t->phi_change, DS_PACK, 5},
+        {"err_bound", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, t->err_bound, DS_RAW, -1},
+        {"err_ulp", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, t->err_ulp, DS_RAW, -1},
+        {"degenerate", H5T_NATIVE_UINT8, H5T_STD_U8LE, t->degenerate, DS_PACK, 6},
+        {"tie_order", H5T_NATIVE_UINT8, H5T_STD_U8LE, t->tie_order, DS_PACK, 7},
+        {"disp_a", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, t->disp_a, DS_PACK, 8},
+        {"disp_c", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, t->disp_c, DS_PACK, 9},
+    };
+    memcpy(a, v, sizeof v);
+}
+
+int fpr_results_pack(const fpr_token_results *t, fpr_packed **out)
+{
+    *out = NULL;
+    fpr_packed *p = fpr_calloc(1, sizeof *p);
+    if (!p)
+        return FPR_ENOMEM;
+    static const size_t el[PACK_NDS] = {1, 1, 1, 1, 1, 4, 1, 1, 4, 4};
+    const void *data[PACK_NDS] = {t->kind,     t->cause,     t->explained, t->valid_flip,
+                                  t->flip_cause, t->phi_change, t->degenerate, t->tie_order,
+                                  t->disp_a,   t->disp_c};
+    const hsize_t d2[2] = {(hsize_t)t->S, (hsize_t)t->n_token};
+    for (int k = 0; k < PACK_NDS; k++) {
+        int rc = pack_ds_make(data[k], el[k], 2, d2, &p->ds[k]);
+        if (rc) {
+            fpr_packed_free(p);
+            return rc;
+        }
+    }
+    *out = p;
+    return FPR_OK;
+}
+
+void fpr_packed_free(fpr_packed *p)
+{
+    if (!p)
+        return;
+    for (int k = 0; k < PACK_NDS; k++)
+        pack_ds_free(&p->ds[k]);
+    free(p);
 }
 
 /* A run file written piece by piece: the header, the run's attributes and the truth's
@@ -227,7 +396,7 @@ fail:
 }
 
 int fpr_results_run_backend(fpr_run_writer *w, const fpr_study_backend *sb,
-                            const fpr_token_results *t)
+                            const fpr_token_results *t, const fpr_packed *pack)
 {
     const char *path = w->path;
     const hsize_t *d2 = w->d2;
@@ -246,18 +415,12 @@ int fpr_results_run_backend(fpr_run_writer *w, const fpr_study_backend *sb,
         rc = dset(bg, "disp_hist", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dd, sb->disp_hist.bin);
     }
     if (t) {
-        if (!rc) rc = dset(bg, "kind", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->kind);
-        if (!rc) rc = dset(bg, "cause", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->cause);
-        if (!rc) rc = dset(bg, "explained", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->explained);
-        if (!rc) rc = dset(bg, "valid_flip", H5T_NATIVE_INT8, H5T_STD_I8LE, 2, d2, t->valid_flip);
-        if (!rc) rc = dset(bg, "flip_cause", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->flip_cause);
-        if (!rc) rc = dset(bg, "phi_change", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->phi_change);
-        if (!rc) rc = dset_as(bg, "err_bound", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_bound, DS_RAW);
-        if (!rc) rc = dset_as(bg, "err_ulp", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->err_ulp, DS_RAW);
-        if (!rc) rc = dset(bg, "degenerate", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->degenerate);
-        if (!rc) rc = dset(bg, "tie_order", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2, t->tie_order);
-        if (!rc) rc = dset(bg, "disp_a", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_a);
-        if (!rc) rc = dset(bg, "disp_c", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, t->disp_c);
+        tok_array a[TOK_NARRAYS];
+        tok_arrays(t, a);
+        for (int k = 0; k < TOK_NARRAYS && !rc; k++) {
+            const pack_ds *pk = pack && a[k].how == DS_PACK ? &pack->ds[a[k].pack] : NULL;
+            rc = dset_as(bg, a[k].name, a[k].mem, a[k].ft, 2, d2, a[k].data, a[k].how, pk);
+        }
     }
     H5Gclose(bg);
     return rc;
@@ -292,7 +455,7 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
     fpr_run_writer *w = NULL;
     int rc = fpr_results_run_open(path, hdr, run, truth, &w);
     for (size_t i = 0; !rc && i < run->nb; i++)
-        rc = fpr_results_run_backend(w, &run->b[i], tok ? tok[i] : NULL);
+        rc = fpr_results_run_backend(w, &run->b[i], tok ? tok[i] : NULL, NULL);
     if (rc) {
         fpr_results_run_abort(w);
         return rc;

@@ -499,6 +499,7 @@ typedef struct cmp_queue {
     fpr_frames **fr;
     const fpr_backend **cmp_b;
     fpr_token_results **tok;
+    fpr_packed **pack;   /* [nb] each comparison's arrays filtered for the writer */
     fpr_study_run *run;
     const char *path;    /* the run file */
     fpr_run_writer *w;   /* opened by the writer */
@@ -541,6 +542,7 @@ static int cmp_take(cmp_queue *q)
             if (t->disp_c[k] > 0)
                 fpr_disp_hist_add(&sb->disp_hist, t->disp_c[k]);
         }
+        rc = fpr_results_pack(t, &q->pack[i]);
     }
     if (rc) {
         cmp_fail(q, rc);
@@ -587,7 +589,9 @@ static void cmp_thread(cmp_queue *q)
         pthread_mutex_unlock(&q->mu);
         if (stop)
             return;
-        rc = fpr_results_run_backend(q->w, &q->run->b[i], q->tok[i]);
+        rc = fpr_results_run_backend(q->w, &q->run->b[i], q->tok[i], q->pack[i]);
+        fpr_packed_free(q->pack[i]); /* written: its chunks are in the file */
+        q->pack[i] = NULL;
         if (rc) {
             cmp_fail(q, rc);
             return;
@@ -769,12 +773,16 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         qu.path = work_path;
         pthread_mutex_init(&qu.mu, NULL);
         pthread_cond_init(&qu.cv, NULL);
-        if (!(qu.done = fpr_calloc(x->nb + 1, 1)))
+        if (!(qu.done = fpr_calloc(x->nb + 1, 1)) ||
+            !(qu.pack = fpr_calloc(x->nb + 1, sizeof *qu.pack)))
             qu.err = FPR_ENOMEM;
         int nthr = (o->jobs > 0 ? o->jobs : 1) + 1; /* the writer and the comparers */
 #pragma omp parallel num_threads(nthr)
         cmp_thread(&qu);
         free(qu.done);
+        for (size_t i = 0; qu.pack && i < x->nb; i++)
+            fpr_packed_free(qu.pack[i]);
+        free(qu.pack);
         pthread_mutex_destroy(&qu.mu);
         pthread_cond_destroy(&qu.cv);
         w = qu.w;
@@ -791,7 +799,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         fpr_metrics_init(&sb->m);
         progress(x, key, sb->name);
         if ((rc = import_one(x, c, base, mode, offset, key, truth, fr, i, sb, &tok[x->nb + i])) ||
-            (rc = fpr_results_run_backend(w, sb, tok[x->nb + i]))) {
+            (rc = fpr_results_run_backend(w, sb, tok[x->nb + i], NULL))) {
             fpr_results_run_abort(w);
             goto done;
         }

@@ -305,11 +305,18 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
  * per-token results t or NULL); close commits, abort removes the temporary file. Each
  * frees the writer except backend. Not thread-safe: one thread calls them at a time. */
 typedef struct fpr_run_writer fpr_run_writer;
+/* A backend's per-token arrays with their chunks filtered (shuffle + deflate) ahead of
+ * the write, so the threads that compare do what the writer's HDF5 pipeline would:
+ * fpr_results_pack needs no HDF5 call and may run in any thread; the groups written
+ * with it hold the same data, stored the same way. pack may be NULL. */
+typedef struct fpr_packed fpr_packed;
+int fpr_results_pack(const fpr_token_results *t, fpr_packed **out);
+void fpr_packed_free(fpr_packed *p);
 int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
                          const fpr_study_run *run, const fpr_frames *truth,
                          fpr_run_writer **out);
 int fpr_results_run_backend(fpr_run_writer *w, const fpr_study_backend *sb,
-                            const fpr_token_results *t);
+                            const fpr_token_results *t, const fpr_packed *pack);
 int fpr_results_run_close(fpr_run_writer *w);
 void fpr_results_run_abort(fpr_run_writer *w);
 /* A results.h5 filled input by input (each input's run groups copied; a run met twice
