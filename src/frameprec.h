@@ -296,7 +296,8 @@ const char *fpr_search_name(int search);
 typedef struct fpr_chain_memo fpr_chain_memo;
 int fpr_chain_memo_new(int64_t cap_bytes, fpr_chain_memo **out); /* holds <= cap_bytes */
 void fpr_chain_memo_free(fpr_chain_memo *m);
-/* Counts the chain contents of every sample of a validated case (one planned run). */
+/* Counts the chain contents of every sample of a validated case (one planned run);
+ * several threads may plan at once (not while a driver call uses the memo). */
 int fpr_chain_memo_plan(fpr_chain_memo *m, const fpr_case *c);
 /* Rows and chain searches answered from the memo so far, and the most bytes it held. */
 void fpr_chain_memo_stats(const fpr_chain_memo *m, int64_t *hit_rows, int64_t *hit_chains,

@@ -1748,18 +1748,21 @@ int fpr_chain_memo_plan(fpr_chain_memo *m, const fpr_case *c)
         return rc;
     uint8_t *is_row = member_rows(c, &ch);
     float *soa = fpr_malloc_n((size_t)ch.start[ch.n_chains] * 3 + 1, sizeof(float));
-    if (!is_row || !soa)
+    uint8_t(*content)[32] = fpr_malloc_n((size_t)(c->S * ch.n_chains) + 1, 32);
+    size_t n = 0;
+    if (!is_row || !soa || !content)
         rc = FPR_ENOMEM;
     for (int64_t s = 0; s < c->S && !rc; s++) {
         fill_soa(c, &ch, s, soa);
-        for (int64_t sl = 0; sl < ch.n_chains && !rc; sl++) {
-            if (!chain_has_rows(&ch, is_row, sl))
-                continue;
-            uint8_t content[32];
-            chain_content(c, &ch, soa, is_row, sl, content);
-            rc = fpr_chain_memo_plan_content(m, content);
-        }
+        for (int64_t sl = 0; sl < ch.n_chains; sl++)
+            if (chain_has_rows(&ch, is_row, sl))
+                chain_content(c, &ch, soa, is_row, sl, content[n++]);
     }
+    /* the hashing above runs in any number of threads; the table is one at a time */
+#pragma omp critical(fpr_chain_memo_plan)
+    for (size_t k = 0; k < n && !rc; k++)
+        rc = fpr_chain_memo_plan_content(m, content[k]);
+    free(content);
     free(soa);
     free(is_row);
     fpr_chains_free(&ch);

@@ -1360,25 +1360,37 @@ int fpr_study_run_all(const fpr_study_opts *o)
     uint64_t memo_cap = fpr_effective_memory_limit() / 4;
     memo_cap = memo_cap < ((uint64_t)512 << 20) ? memo_cap : ((uint64_t)512 << 20);
     if (!o->no_chain_memo && !(rc = fpr_chain_memo_new((int64_t)memo_cap, &x.memo))) {
-        for (size_t i = 0; i < nplan && !rc; i++) {
-            const plan_run *pr = &plan[i];
-            if ((int)(pr->k % (size_t)o->shard_n) != o->shard_i)
-                continue;
-            if (base_ci != pr->ci) {
-                fpr_case_free(base);
-                base = NULL;
-                base_ci = pr->ci;
-                if ((rc = fpr_case_read(cases[pr->ci], &base)))
-                    break;
+        for (size_t i0 = 0, i1; i0 < nplan && !rc; i0 = i1) {
+            /* a case's runs (the plan holds them together), in parallel */
+            for (i1 = i0 + 1; i1 < nplan && plan[i1].ci == plan[i0].ci; i1++)
+                ;
+            if ((rc = fpr_case_read(cases[plan[i0].ci], &base)))
+                break;
+            int err = FPR_OK;
+            char errmsg[512] = "";
+#pragma omp parallel for schedule(dynamic, 1) num_threads(o->jobs > 0 ? o->jobs : 1)
+            for (size_t i = i0; i < i1; i++) {
+                const plan_run *pr = &plan[i];
+                if ((int)(pr->k % (size_t)o->shard_n) != o->shard_i)
+                    continue;
+                fpr_case *c = NULL;
+                int e = run_case(base, modes[pr->mi], o->offsets[pr->oi], &c);
+                if (!e)
+                    e = fpr_chain_memo_plan(x.memo, c);
+                fpr_case_free(c);
+                if (e) {
+#pragma omp critical(fpr_study_plan_err)
+                    if (!err) {
+                        err = e;
+                        snprintf(errmsg, sizeof errmsg, "%s", fpr_errmsg());
+                    }
+                }
             }
-            fpr_case *c = NULL;
-            if (!(rc = run_case(base, modes[pr->mi], o->offsets[pr->oi], &c)))
-                rc = fpr_chain_memo_plan(x.memo, c);
-            fpr_case_free(c);
+            fpr_case_free(base);
+            base = NULL;
+            if (err)
+                rc = fpr_error(err, "%s", errmsg);
         }
-        fpr_case_free(base);
-        base = NULL;
-        base_ci = (size_t)-1;
     }
     /* This shard's runs: their slots in work[] and kept[] follow the plan (so results.h5,
      * summary.json and the report do not depend on the order they ran in), and with the
