@@ -490,8 +490,11 @@ out:
 }
 
 /* A run's comparisons and its run file's backend groups (run_one). Thread 0 writes
- * the groups in order as their comparisons finish; the other threads take comparisons
- * one at a time. Alone (a runtime that gives one thread), thread 0 does both. */
+ * the groups in order as their comparisons finish, and takes comparisons itself while
+ * the next group is not ready; the other threads take comparisons one at a time.
+ * Alone (one job, or a runtime that gives one thread), thread 0 does everything in
+ * order. Measured on the corpus study, 2 jobs: 13.8–15.1 s for this phase against
+ * 15.2–15.7 s with a third thread that only writes. */
 typedef struct cmp_queue {
     study_ctx *x;
     const fpr_case *c;
@@ -557,10 +560,9 @@ static int cmp_take(cmp_queue *q)
 
 static void cmp_thread(cmp_queue *q)
 {
-    int tid = 0, nt = 1;
+    int tid = 0;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
-    nt = omp_get_num_threads();
 #endif
     if (tid != 0) {
         while (cmp_take(q))
@@ -580,8 +582,13 @@ static void cmp_thread(cmp_queue *q)
         return;
     }
     for (size_t i = 0; i < q->x->nb; i++) {
-        if (nt == 1) /* alone: the comparisons in order, each group after its own */
-            cmp_take(q);
+        /* while group i is not ready, compare too (alone: every comparison, in order) */
+        for (int more = 1; more;) {
+            pthread_mutex_lock(&q->mu);
+            more = !q->done[i] && !q->err;
+            pthread_mutex_unlock(&q->mu);
+            more = more && cmp_take(q);
+        }
         pthread_mutex_lock(&q->mu);
         while (!q->done[i] && !q->err)
             pthread_cond_wait(&q->cv, &q->mu);
@@ -776,7 +783,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         if (!(qu.done = fpr_calloc(x->nb + 1, 1)) ||
             !(qu.pack = fpr_calloc(x->nb + 1, sizeof *qu.pack)))
             qu.err = FPR_ENOMEM;
-        int nthr = (o->jobs > 0 ? o->jobs : 1) + 1; /* the writer and the comparers */
+        int nthr = o->jobs > 0 ? o->jobs : 1; /* the writer (who compares too) and the rest */
 #pragma omp parallel num_threads(nthr)
         cmp_thread(&qu);
         free(qu.done);
