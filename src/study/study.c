@@ -1521,9 +1521,15 @@ int fpr_study_run_all(const fpr_study_opts *o)
             closedir(d);
         rmdir(workdir);
     }
-    if (!rc && !o->quiet)
-        fprintf(stderr, "frameprec study: %zu runs, %zu backends vs %s, %.1f s -> %s\n", nwork,
-                x.nb, x.ref->name, fpr_now() - x.t0, o->outdir);
+    if (!rc && !o->quiet) {
+        int64_t hr = 0, hc = 0, peak = 0;
+        fpr_chain_memo_stats(x.memo, &hr, &hc, &peak);
+        fprintf(stderr, "frameprec study: %zu runs, %zu backends vs %s, %.1f s -> %s\n"
+                        "  chain memo: %lld chain searches (%lld rows) answered from identical "
+                        "chains searched before; it held at most %.1f MB%s\n",
+                nwork, x.nb, x.ref->name, fpr_now() - x.t0, o->outdir, (long long)hc,
+                (long long)hr, (double)peak / 1e6, x.memo ? "" : " (off: --no-chain-memo)");
+    }
 out:
     fpr_results_out_abort(x.res); /* (NULL once committed) */
     free(x.pending);
