@@ -1353,7 +1353,10 @@ static void body(const doc *d, out *w)
                 "the one answered.", (long long)memo, (long long)rows, (long long)runs);
     }
     para(w, "**Peak memory here** is the growth of this process's peak RSS during the backend's "
-            "run (frameprec streams rows: O(N)); **PyTorch @ 42k atoms** is the backend's "
+            "run (frameprec streams rows: O(N)), the largest over the runs; memory the process "
+            "freed before (an earlier run's, the chain memo's) is reused without growth, so "
+            "compare it between backends of one study rather than between studies; "
+            "**PyTorch @ 42k atoms** is the backend's "
             "memory model of the equivalent PyTorch code (SPEC §6) at 42,000 atoms, S = 1. The "
             "translation sweep adds a common offset to every coordinate: the matrix-product "
             "identity loses accuracy with |x|², the difference formula does not.");
