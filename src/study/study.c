@@ -377,6 +377,9 @@ typedef struct study_ctx {
     fpr_results_out *res;
     const char **pending; /* run files not copied yet (work[] owns the strings) */
     size_t npending;
+    /* the last run's file, complete but not yet closed: the next run's writer closes
+     * (commits) it before copying it, so the close is not on the serial path either */
+    fpr_run_writer *open_run;
 } study_ctx;
 
 static void progress(study_ctx *x, const char *key, const char *what)
@@ -572,6 +575,10 @@ static void cmp_thread(cmp_queue *q)
     /* the writer: the runs finished before into results.h5, then this run's file */
     study_ctx *x = q->x;
     int rc = FPR_OK;
+    if (x->open_run) {
+        rc = fpr_results_run_close(x->open_run);
+        x->open_run = NULL;
+    }
     for (size_t k = 0; k < x->npending && !rc; k++)
         rc = fpr_results_out_add(x->res, x->pending[k]);
     x->npending = 0;
@@ -811,9 +818,8 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             goto done;
         }
     }
-    rc = fpr_results_run_close(w);
-    if (!rc)
-        rc = fpr_study_run_copy(keep, &run);
+    x->open_run = w; /* complete: closed by the next run's writer, or at the end */
+    rc = fpr_study_run_copy(keep, &run);
 done:
     for (size_t i = 0; i < nrow; i++) {
         if (fr)
@@ -1464,6 +1470,10 @@ int fpr_study_run_all(const fpr_study_opts *o)
                        o->shard_n);
         goto out;
     }
+    if (!rc && x.open_run) {
+        rc = fpr_results_run_close(x.open_run);
+        x.open_run = NULL;
+    }
     for (size_t k = 0; k < x.npending && !rc; k++)
         rc = fpr_results_out_add(x.res, x.pending[k]);
     x.npending = 0;
@@ -1531,6 +1541,11 @@ int fpr_study_run_all(const fpr_study_opts *o)
                 (long long)hr, (double)peak / 1e6, x.memo ? "" : " (off: --no-chain-memo)");
     }
 out:
+    if (x.open_run) { /* a finished run's file: kept for a resumed study */
+        int keep_rc = fpr_results_run_close(x.open_run);
+        if (!rc)
+            rc = keep_rc;
+    }
     fpr_results_out_abort(x.res); /* (NULL once committed) */
     free(x.pending);
     fpr_chain_memo_free(x.memo);
