@@ -20,22 +20,8 @@ static fpr_token_results *tokens(int64_t S, int64_t nt, uint64_t seed)
 {
     tu_rng r = {seed};
     size_t n = (size_t)(S * nt);
-    fpr_token_results *t = calloc(1, sizeof *t);
+    fpr_token_results *t = fpr_token_results_new(S, nt);
     assert_non_null(t);
-    t->S = S;
-    t->n_token = nt;
-    t->kind = calloc(n, 1);
-    t->cause = calloc(n, 1);
-    t->explained = calloc(n, 1);
-    t->valid_flip = calloc(n, 1);
-    t->flip_cause = calloc(n, 1);
-    t->phi_change = calloc(n, sizeof(float));
-    t->err_bound = calloc(n, sizeof(float));
-    t->err_ulp = calloc(n, sizeof(float));
-    t->degenerate = calloc(n, 1);
-    t->tie_order = calloc(n, 1);
-    t->disp_a = calloc(n, sizeof(float));
-    t->disp_c = calloc(n, sizeof(float));
     for (size_t i = 0; i < n; i++) {
         t->kind[i] = i % 97 == 3 ? (uint8_t)(1 + i % 4) : 0;   /* sparse: compresses */
         t->cause[i] = (uint8_t)(tu_next(&r) >> 56);            /* random: deflate grows it */

@@ -163,7 +163,7 @@ void fpr_token_results_free(fpr_token_results *t)
     free(t);
 }
 
-static fpr_token_results *tok_new(int64_t S, int64_t nt)
+fpr_token_results *fpr_token_results_new(int64_t S, int64_t nt)
 {
     fpr_token_results *t = fpr_calloc(1, sizeof *t);
     if (!t)
@@ -476,7 +476,7 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
     fpr_paireval *pe = NULL;
     fpr_exact *ex = fpr_exact_new();
     double *absmax = NULL;
-    fpr_token_results *tok = tok_new(c->S, c->n_token);
+    fpr_token_results *tok = fpr_token_results_new(c->S, c->n_token);
     if (!ex || !tok) {
         rc = FPR_ENOMEM;
         goto done;

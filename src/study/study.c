@@ -1042,6 +1042,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
     char **work = NULL;
     fpr_study_run *kept = NULL; /* [nwork] the runs, for the summary and the report */
     size_t nwork = 0, nalloc = 0; /* nalloc: entries of work[] and kept[] */
+    double max_need = 0;          /* the largest run's memory (run_bytes) */
     char *names = NULL;
     plan_case *pc = NULL;
     plan_run *plan = NULL;
@@ -1267,6 +1268,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
                     continue;
                 }
                 double need = run_bytes(&pc[ci], mi, x.nb, o->jobs);
+                max_need = need > max_need ? need : max_need;
                 uint64_t lim = fpr_get_max_memory();
                 if (lim && need > (double)lim) {
                     rc = fpr_error(FPR_ETOOBIG, "%s: a study run (%s mode, %zu backends) needs "
@@ -1368,15 +1370,22 @@ int fpr_study_run_all(const fpr_study_opts *o)
     size_t base_ci = (size_t)-1;
     /* The chain memo's plan: every chain content of every run of this shard, so that
      * only content met again is kept, and only until its last use. */
-    /* at most a quarter of the memory limit, and 512 MiB (6ZU5's shared chains over every
-     * backend and offset need some 200 MB when its case runs first) */
-    uint64_t memo_cap = fpr_effective_memory_limit() / 4;
-    memo_cap = memo_cap < ((uint64_t)512 << 20) ? memo_cap : ((uint64_t)512 << 20);
-    if (!o->no_chain_memo && !(rc = fpr_chain_memo_new((int64_t)memo_cap, &x.memo))) {
+    /* at most 512 MiB (6ZU5's shared chains over every backend and offset need some
+     * 270 MB when its case runs first), a quarter of the memory limit, and what the
+     * limit leaves beside the largest run, so that a run and the memo together stay
+     * within --max-memory (where the memo's cap is reached, a chain is searched again) */
+    double memo_capd = (double)fpr_effective_memory_limit();
+    memo_capd = memo_capd / 4 < memo_capd - max_need ? memo_capd / 4 : memo_capd - max_need;
+    memo_capd = memo_capd < (double)((uint64_t)512 << 20) ? memo_capd : (double)((uint64_t)512 << 20);
+    int64_t memo_cap = memo_capd > 0 ? (int64_t)memo_capd : 0;
+    if (!o->no_chain_memo && !(rc = fpr_chain_memo_new(memo_cap, &x.memo))) {
         for (size_t i0 = 0, i1; i0 < nplan && !rc; i0 = i1) {
             /* a case's runs (the plan holds them together), in parallel */
-            for (i1 = i0 + 1; i1 < nplan && plan[i1].ci == plan[i0].ci; i1++)
-                ;
+            int mine = 0; /* any of them in this shard */
+            for (i1 = i0; i1 < nplan && plan[i1].ci == plan[i0].ci; i1++)
+                mine |= (int)(plan[i1].k % (size_t)o->shard_n) == o->shard_i;
+            if (!mine)
+                continue;
             if ((rc = fpr_case_read(cases[plan[i0].ci], &base)))
                 break;
             int err = FPR_OK;

@@ -158,6 +158,8 @@ typedef struct fpr_token_results {
                                         * declared arithmetic only in tie order */
     float *disp_a, *disp_c;            /* |x_picked − x_true| (Å) of a changed a / c; 0: same */
 } fpr_token_results;
+/* Zeroed per-token arrays for S samples of nt tokens (NULL: out of memory). */
+fpr_token_results *fpr_token_results_new(int64_t S, int64_t nt);
 void fpr_token_results_free(fpr_token_results *t);
 
 /* Compares backend frames `f` (backend b, params) with truth frames `tr` of case c.
