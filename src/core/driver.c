@@ -239,7 +239,46 @@ static int cmp_row(const void *p, const void *q)
     const row_item *a = p, *b = q;
     if (a->slot != b->slot)
         return (a->slot > b->slot) - (a->slot < b->slot);
-    return (a->pos > b->pos) - (a->pos < b->pos);
+    if (a->pos != b->pos)
+        return (a->pos > b->pos) - (a->pos < b->pos);
+    /* rows are made in token order: the token breaks ties as a stable sort would */
+    return (a->token > b->token) - (a->token < b->token);
+}
+
+/* Rows in (chain slot, position) order, stably: a counting sort by slot (masked start
+ * atoms, slot −1, first), then each chain's rows by position where they are not in
+ * order already (usually they are). cmp_row is a total order, so this is its order. */
+static int sort_rows(row_item *rows, int64_t n, int64_t n_chains)
+{
+    int sorted = 1;
+    for (int64_t i = 1; i < n && sorted; i++)
+        sorted = cmp_row(&rows[i - 1], &rows[i]) <= 0;
+    if (sorted)
+        return FPR_OK;
+    int64_t *at = fpr_calloc((size_t)n_chains + 2, sizeof(int64_t));
+    row_item *tmp = fpr_malloc_n((size_t)n + 1, sizeof(row_item));
+    if (!at || !tmp) {
+        free(at);
+        free(tmp);
+        return FPR_ENOMEM;
+    }
+    for (int64_t i = 0; i < n; i++)
+        at[rows[i].slot + 2]++;
+    for (int64_t k = 1; k <= n_chains + 1; k++)
+        at[k] += at[k - 1];
+    for (int64_t i = 0; i < n; i++)
+        tmp[at[rows[i].slot + 1]++] = rows[i];
+    for (int64_t i0 = 0, i1; i0 < n; i0 = i1) {
+        int in_order = 1;
+        for (i1 = i0 + 1; i1 < n && tmp[i1].slot == tmp[i0].slot; i1++)
+            in_order = in_order && tmp[i1 - 1].pos <= tmp[i1].pos;
+        if (!in_order)
+            qsort(tmp + i0, (size_t)(i1 - i0), sizeof(row_item), cmp_row);
+    }
+    memcpy(rows, tmp, (size_t)n * sizeof(row_item));
+    free(at);
+    free(tmp);
+    return FPR_OK;
 }
 
 typedef struct run_ctx {
@@ -1667,10 +1706,11 @@ static void assemble_token(const fpr_case *c, const fpr_chains *ch, int64_t s, i
 }
 
 /* Sample s's coordinates of the chains' members, in member order: x, then y, then z. */
-static void fill_soa(const fpr_case *c, const fpr_chains *ch, int64_t s, float *soa)
+static void fill_soa(const fpr_case *c, const fpr_chains *ch, int64_t s, float *soa, int jobs)
 {
     int64_t np = ch->start[ch->n_chains];
     const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+#pragma omp parallel for schedule(static) num_threads(jobs) if (np > 65536)
     for (int64_t k = 0; k < np; k++) {
         const float *p = xs + (size_t)ch->members[k] * 3;
         soa[k] = p[0];
@@ -1679,12 +1719,55 @@ static void fill_soa(const fpr_case *c, const fpr_chains *ch, int64_t s, float *
     }
 }
 
+/* Per-chain steps run over the chains in parallel (each writes only its own chain's
+ * structures); the error reported is that of the lowest failing chain, as a serial
+ * loop would report it. */
+typedef struct chain_err {
+    int64_t slot; /* lowest failing chain so far (n_chains: none) */
+    int rc;
+    char msg[512];
+} chain_err;
+
+static void chain_err_init(chain_err *e, int64_t n_chains)
+{
+    e->slot = n_chains;
+    e->rc = FPR_OK;
+    e->msg[0] = 0;
+}
+
+static void chain_err_set(chain_err *e, int64_t sl, int rc)
+{
+#pragma omp critical(fpr_driver_chain_err)
+    {
+        if (sl < e->slot) {
+            e->slot = sl;
+            e->rc = rc;
+            snprintf(e->msg, sizeof e->msg, "%s", fpr_errmsg());
+        }
+    }
+}
+
+static int chain_err_done(const chain_err *e)
+{
+    return e->rc ? fpr_error(e->rc, "%s", e->msg) : FPR_OK;
+}
+
+/* Parallel over chains only where there is work to share (no thread start-up for a
+ * small case). */
+static int chains_parallel(const fpr_chains *ch)
+{
+    return ch->n_chains > 1 && ch->start[ch->n_chains] > 8192;
+}
+
 static int build_views(const fpr_case *c, const fpr_backend *b, const void *cfg,
                        const fpr_chains *ch, int64_t s, float *soa, char *aux,
-                       const size_t *aux_off, fpr_chain_view *views)
+                       const size_t *aux_off, fpr_chain_view *views, int jobs)
 {
     int64_t np = ch->start[ch->n_chains];
-    fill_soa(c, ch, s, soa);
+    fill_soa(c, ch, s, soa, jobs);
+    chain_err err;
+    chain_err_init(&err, ch->n_chains);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(jobs) if (chains_parallel(ch))
     for (int64_t sl = 0; sl < ch->n_chains; sl++) {
         fpr_chain_view *v = &views[sl];
         int64_t a = ch->start[sl];
@@ -1696,13 +1779,11 @@ static int build_views(const fpr_case *c, const fpr_backend *b, const void *cfg,
         v->chain = ch->chain_ids[sl];
         v->eps = c->eps;
         v->aux = aux ? aux + aux_off[sl] : NULL;
-        if (b->prepare_chain) {
-            int rc = b->prepare_chain(b, cfg, v);
-            if (rc)
-                return rc;
-        }
+        int rc = b->prepare_chain ? b->prepare_chain(b, cfg, v) : FPR_OK;
+        if (rc)
+            chain_err_set(&err, sl, rc);
     }
-    return FPR_OK;
+    return chain_err_done(&err);
 }
 
 /* ------------------------------------------------------------------ the memo */
@@ -1753,7 +1834,7 @@ int fpr_chain_memo_plan(fpr_chain_memo *m, const fpr_case *c)
     if (!is_row || !soa || !content)
         rc = FPR_ENOMEM;
     for (int64_t s = 0; s < c->S && !rc; s++) {
-        fill_soa(c, &ch, s, soa);
+        fill_soa(c, &ch, s, soa, 1);
         for (int64_t sl = 0; sl < ch.n_chains; sl++)
             if (chain_has_rows(&ch, is_row, sl))
                 chain_content(c, &ch, soa, is_row, sl, content[n++]);
@@ -1960,11 +2041,8 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
         r.rows[k].pos = ch.pos_in_chain[sa];
         k++;
     }
-    int sorted = 1; /* usually already in chain order: skip the sort */
-    for (int64_t i = 1; i < nrows && sorted; i++)
-        sorted = cmp_row(&r.rows[i - 1], &r.rows[i]) <= 0;
-    if (!sorted)
-        qsort(r.rows, (size_t)nrows, sizeof(row_item), cmp_row);
+    if ((rc = sort_rows(r.rows, nrows, ch.n_chains)))
+        goto done;
     r.nrows = nrows;
     /* Work items: runs of at most row_block rows of one chain. */
     for (int64_t i = 0; i < nrows; i++)
@@ -2072,29 +2150,40 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     float inf_f = (float)c->inf;
     double inf_value = b->precision == FPR_PREC_F32 ? (double)inf_f : c->inf;
     for (int64_t s = 0; s < c->S && rc == FPR_OK; s++) {
-        if ((rc = build_views(c, b, cfg, &ch, s, soa, aux, aux_off, r.views)))
+        if ((rc = build_views(c, b, cfg, &ch, s, soa, aux, aux_off, r.views, jobs)))
             break;
-        /* chains whose search the memo holds: filled below, not searched */
-        for (int64_t sl = 0; memo && sl < ch.n_chains; sl++) {
-            memo_slot *ms = &mslot[sl];
-            memo_done[sl] = 0;
-            ms->planned = 0;
-            if (ms->r0 < 0)
-                continue;
-            uint8_t content[32];
-            chain_content(c, &ch, soa, is_row, sl, content);
-            if ((ms->planned = fpr_chain_memo_planned(memo, content)) < 2)
-                continue;
-            fpr_memo_key(content, &how, ms->key);
-            memo_done[sl] = fpr_chain_memo_find(memo, ms->key) != NULL;
+        /* chains whose search the memo holds: filled below, not searched (the memo is
+         * only read here) */
+        if (memo) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(jobs) if (chains_parallel(&ch))
+            for (int64_t sl = 0; sl < ch.n_chains; sl++) {
+                memo_slot *ms = &mslot[sl];
+                memo_done[sl] = 0;
+                ms->planned = 0;
+                if (ms->r0 < 0)
+                    continue;
+                uint8_t content[32];
+                chain_content(c, &ch, soa, is_row, sl, content);
+                if ((ms->planned = fpr_chain_memo_planned(memo, content)) < 2)
+                    continue;
+                fpr_memo_key(content, &how, ms->key);
+                memo_done[sl] = fpr_chain_memo_find(memo, ms->key) != NULL;
+            }
         }
-        if (r.grids)
-            for (int64_t sl = 0; sl < ch.n_chains; sl++)
-                if (r.grids[sl].n && !(memo_done && memo_done[sl]) &&
-                    (rc = grid_build(&r.grids[sl], b, cfg, &r.views[sl])))
-                    break;
-        if (rc)
-            break;
+        if (r.grids) {
+            chain_err gerr;
+            chain_err_init(&gerr, ch.n_chains);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(jobs) if (chains_parallel(&ch))
+            for (int64_t sl = 0; sl < ch.n_chains; sl++) {
+                if (!r.grids[sl].n || (memo_done && memo_done[sl]))
+                    continue;
+                int grc = grid_build(&r.grids[sl], b, cfg, &r.views[sl]);
+                if (grc)
+                    chain_err_set(&gerr, sl, grc);
+            }
+            if ((rc = chain_err_done(&gerr)))
+                break;
+        }
         if (r.rows_tmp)
             grid_row_order(&r);
         int err = FPR_OK;
