@@ -346,6 +346,98 @@ static void test_degenerate_valid_matches_frames(void **state)
     fpr_case_free(all);
 }
 
+/* Per-token arrays of two comparisons, byte for byte. */
+static void assert_tok_equal(const fpr_token_results *a, const fpr_token_results *b)
+{
+    size_t n = (size_t)(a->S * a->n_token);
+    assert_int_equal(a->S, b->S);
+    assert_int_equal(a->n_token, b->n_token);
+    assert_memory_equal(a->kind, b->kind, n);
+    assert_memory_equal(a->cause, b->cause, n);
+    assert_memory_equal(a->explained, b->explained, n);
+    assert_memory_equal(a->valid_flip, b->valid_flip, n);
+    assert_memory_equal(a->flip_cause, b->flip_cause, n);
+    assert_memory_equal(a->phi_change, b->phi_change, n * sizeof(float));
+    assert_memory_equal(a->err_bound, b->err_bound, n * sizeof(float));
+    assert_memory_equal(a->err_ulp, b->err_ulp, n * sizeof(float));
+    assert_memory_equal(a->degenerate, b->degenerate, n);
+    assert_memory_equal(a->tie_order, b->tie_order, n);
+    assert_memory_equal(a->disp_a, b->disp_a, n * sizeof(float));
+    assert_memory_equal(a->disp_c, b->disp_c, n * sizeof(float));
+}
+
+/* The comparison with the run's shared part (chains, spans, the truth picks' exact
+ * rows) gives every metric and per-token field of the comparison without it, on real
+ * cases, atomized, far from the origin (loose backends mismatch there), for backends
+ * that match the truth and ones that do not; a shared part of another truth is refused. */
+static void test_shared_equals_own(void **state)
+{
+    (void)state;
+    const char *path = "cases/1a8o.h5";
+    if (!tu_file_exists(path))
+        skip();
+    fpr_case *base = NULL, *all = NULL;
+    assert_int_equal(fpr_case_read(path, &base), FPR_OK);
+    assert_int_equal(fpr_case_atomize_all(base, &all), FPR_OK);
+    static const char *const names[] = {"exact_diff", "matmul", "matmul_bf16", "matmul_tf32",
+                                        "fp64"};
+    int64_t mism = 0, equal = 0;
+    for (int v = 0; v < 2; v++) {
+        fpr_case *c = v ? all : base;
+        fpr_case_translate(c, 1000.0); /* (each case once) */
+        fpr_frames *tr = tu_run(c, "truth");
+        fpr_cmp_shared *sh = NULL;
+        assert_int_equal(fpr_cmp_shared_new(c, tr, 2, &sh), FPR_OK);
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+            const fpr_backend *b = fpr_backend_find(names[k]);
+            assert_non_null(b);
+            fpr_frames *f = tu_run(c, names[k]);
+            fpr_metrics m1, m2;
+            fpr_metrics_init(&m1);
+            fpr_metrics_init(&m2);
+            fpr_hist h1, h2;
+            memset(&h1, 0, sizeof h1);
+            memset(&h2, 0, sizeof h2);
+            fpr_token_results *t1 = NULL, *t2 = NULL;
+            assert_int_equal(fpr_study_compare(c, tr, f, b, NULL, 1, &m1, &t1, &h1), FPR_OK);
+            assert_int_equal(fpr_study_compare_shared(c, tr, f, b, NULL, sh, &m2, &t2, &h2),
+                             FPR_OK);
+            for (size_t q = 0; q < fpr_metric_nfields; q++) {
+                double a = fpr_metric_get(&m1, q), bb = fpr_metric_get(&m2, q);
+                if (!(a == bb || (isnan(a) && isnan(bb))))
+                    fail_msg("%s %s: metric %s %.17g without the shared part, %.17g with",
+                             c->name, names[k], fpr_metric_fields[q].name, a, bb);
+            }
+            assert_memory_equal(&h1, &h2, sizeof h1);
+            assert_tok_equal(t1, t2);
+            mism += m1.mismatch;
+            equal += m1.tokens - m1.mismatch;
+            fpr_token_results_free(t1);
+            fpr_token_results_free(t2);
+            fpr_frames_free(f);
+        }
+        /* another truth's shared part answers for other picks: refused */
+        fpr_frames *tr2 = tu_run(c, "truth");
+        fpr_frames *f = tu_run(c, "exact_diff");
+        fpr_metrics m;
+        fpr_metrics_init(&m);
+        fpr_token_results *t = NULL;
+        assert_int_equal(fpr_study_compare_shared(c, tr2, f, fpr_backend_find("exact_diff"),
+                                                  NULL, sh, &m, &t, NULL),
+                         FPR_EINTERNAL);
+        assert_null(t);
+        fpr_frames_free(f);
+        fpr_frames_free(tr2);
+        fpr_cmp_shared_free(sh);
+        fpr_frames_free(tr);
+    }
+    printf("# shared comparison: %lld mismatching and %lld matching token comparisons equal\n",
+           (long long)mism, (long long)equal);
+    assert_true(mism > 0 && equal > 0); /* both paths were exercised */
+    fpr_case_free(base);
+    fpr_case_free(all);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_metrics_table),
         cmocka_unit_test(test_check_gate),
         cmocka_unit_test(test_degenerate_valid_matches_frames),
+        cmocka_unit_test(test_shared_equals_own),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

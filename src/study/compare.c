@@ -238,6 +238,26 @@ static void row_begin(const cmp_ctx *k, int32_t st, const int32_t *a, int n)
     fpr_exact_row_set(k->ex, X(k, st), q, r->n);
 }
 
+/* The row of st as row_begin(st, {a, c}) makes it (the distinct picks that index the
+ * case), its exact values from the shared part. */
+static int row_load(const cmp_ctx *k, int32_t st, int32_t a, int32_t c,
+                    const fpr_exact_saved *sv)
+{
+    cmp_row *r = k->row;
+    const float *q[FPR_EXACT_SAVED];
+    r->st = st;
+    r->n = 0;
+    memset(r->have_bound, 0, sizeof r->have_bound);
+    memset(r->have_value, 0, sizeof r->have_value);
+    if (a >= 0 && a < k->c->n_atom)
+        r->atom[r->n++] = a;
+    if (c >= 0 && c < k->c->n_atom && !(r->n && r->atom[0] == c))
+        r->atom[r->n++] = c;
+    for (int i = 0; i < r->n; i++)
+        q[i] = X(k, r->atom[i]);
+    return fpr_exact_row_load(k->ex, X(k, st), q, r->n, sv);
+}
+
 static int row_slot(const cmp_ctx *k, int32_t st, int32_t a)
 {
     const cmp_row *r = k->row;
@@ -453,6 +473,120 @@ static double ulp_f32(double x)
     return fpr_pow2(e - 24);
 }
 
+/* ------------------------------------------------------------------ shared per run */
+struct fpr_cmp_shared {
+    const fpr_case *c; /* what it was built from (checked by each comparison) */
+    const fpr_frames *tr;
+    fpr_chains ch;
+    double *absmax;           /* [S][n_chains] */
+    fpr_exact_saved *truth_row; /* [S][n_token] the row of (a, c) of the truth (atomized) */
+};
+
+/* Chain facts for the bounds: half the largest coordinate span of each chain in sample
+ * s, so every coordinate difference inside it is at most 2R (translation-invariant). */
+static void chain_absmax(const fpr_case *c, const fpr_chains *ch, int64_t s, double *absmax)
+{
+    const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
+    for (int64_t sl = 0; sl < ch->n_chains; sl++) {
+        double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+        for (int64_t q = ch->start[sl]; q < ch->start[sl + 1]; q++) {
+            const float *p = xs + (size_t)ch->members[q] * 3;
+            for (int w = 0; w < 3; w++) {
+                lo[w] = fmin(lo[w], (double)p[w]);
+                hi[w] = fmax(hi[w], (double)p[w]);
+            }
+        }
+        double mx = 0;
+        for (int w = 0; w < 3; w++)
+            mx = fmax(mx, 0.5 * (hi[w] - lo[w]));
+        absmax[sl] = mx;
+    }
+}
+
+void fpr_cmp_shared_free(fpr_cmp_shared *sh)
+{
+    if (!sh)
+        return;
+    fpr_chains_free(&sh->ch);
+    free(sh->absmax);
+    free(sh->truth_row);
+    free(sh);
+}
+
+static void row_begin(const cmp_ctx *k, int32_t st, const int32_t *a, int n);
+
+int fpr_cmp_shared_new(const fpr_case *c, const fpr_frames *tr, int jobs, fpr_cmp_shared **out)
+{
+    *out = NULL;
+    FPR_CHECK(tr->S == c->S && tr->n_token == c->n_token);
+    fpr_cmp_shared *sh = fpr_calloc(1, sizeof *sh);
+    if (!sh)
+        return FPR_ENOMEM;
+    sh->c = c;
+    sh->tr = tr;
+    int rc = fpr_chains_build(c, &sh->ch);
+    if (rc) {
+        free(sh);
+        return rc;
+    }
+    const int64_t S = c->S, nt = c->n_token, nc = sh->ch.n_chains;
+    sh->absmax = fpr_malloc_n((size_t)(S * nc) + 1, sizeof(double));
+    sh->truth_row = fpr_malloc_n((size_t)(S * nt) + 1, sizeof(fpr_exact_saved));
+    if (!sh->absmax || !sh->truth_row) {
+        fpr_cmp_shared_free(sh);
+        return FPR_ENOMEM;
+    }
+    int err = FPR_OK;
+    if (jobs < 1)
+        jobs = 1;
+#pragma omp parallel num_threads(jobs)
+    {
+        fpr_exact *ex = fpr_exact_new();
+        cmp_row row;
+        memset(&row, 0, sizeof row);
+        cmp_ctx k;
+        memset(&k, 0, sizeof k);
+        k.c = c;
+        k.ch = &sh->ch;
+        k.ex = ex;
+        k.row = &row;
+        if (!ex) {
+#pragma omp atomic write
+            err = FPR_ENOMEM;
+        }
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < S; s++)
+            chain_absmax(c, &sh->ch, s, sh->absmax + s * nc);
+#pragma omp for schedule(static)
+        for (int64_t o = 0; o < S * nt; o++) {
+            const int64_t t = o % nt;
+            if (!ex || !c->is_atomized[t])
+                continue;
+            k.xs = c->x + (size_t)(o / nt) * (size_t)c->n_atom * 3;
+            /* as row_begin of (aB, cB, aT, cT) makes it when the backend's picks are
+             * the truth's: the distinct picks that index the case, in this order */
+            const int32_t picks[2] = {tr->a_index[o], tr->c_index[o]};
+            row_begin(&k, c->start_atom_index[t], picks, 2);
+            if (fpr_exact_row_save(ex, &sh->truth_row[o])) {
+#pragma omp atomic write
+                err = FPR_EINTERNAL;
+            }
+        }
+        fpr_exact_free(ex);
+    }
+    if (err) {
+        fpr_cmp_shared_free(sh);
+        return err == FPR_ENOMEM ? FPR_ENOMEM : fpr_error(err, "internal check failed: shared row");
+    }
+    *out = sh;
+    return FPR_OK;
+}
+
+static int compare_impl(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                        const fpr_backend *b, const char *params, int flags,
+                        const fpr_cmp_shared *sh, fpr_metrics *m, fpr_token_results **tok_out,
+                        fpr_hist *bhist);
+
 int fpr_study_compare(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
                       const fpr_backend *b, const char *params, int jobs, fpr_metrics *m,
                       fpr_token_results **tok_out, fpr_hist *bhist)
@@ -465,14 +599,33 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
                             fpr_metrics *m, fpr_token_results **tok_out, fpr_hist *bhist)
 {
     (void)jobs; /* the comparison is serial: its sums are then identical for any jobs */
+    return compare_impl(c, tr, f, b, params, flags, NULL, m, tok_out, bhist);
+}
+
+int fpr_study_compare_shared(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                             const fpr_backend *b, const char *params,
+                             const fpr_cmp_shared *sh, fpr_metrics *m,
+                             fpr_token_results **tok_out, fpr_hist *bhist)
+{
+    /* a stale or foreign shared part would answer for other coordinates or picks */
+    FPR_CHECK(sh && sh->c == c && sh->tr == tr);
+    return compare_impl(c, tr, f, b, params, 0, sh, m, tok_out, bhist);
+}
+
+static int compare_impl(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                        const fpr_backend *b, const char *params, int flags,
+                        const fpr_cmp_shared *sh, fpr_metrics *m, fpr_token_results **tok_out,
+                        fpr_hist *bhist)
+{
     if (tok_out)
         *tok_out = NULL;
     FPR_CHECK(tr->S == c->S && tr->n_token == c->n_token && f->S == c->S &&
               f->n_token == c->n_token);
     int rc = FPR_OK;
     void *cfg = NULL;
-    fpr_chains ch;
-    memset(&ch, 0, sizeof ch);
+    fpr_chains own;
+    memset(&own, 0, sizeof own);
+    const fpr_chains *ch = sh ? &sh->ch : &own;
     fpr_paireval *pe = NULL;
     fpr_exact *ex = fpr_exact_new();
     double *absmax = NULL;
@@ -483,37 +636,25 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
     }
     if (b->configure && (rc = b->configure(b, params, &cfg)))
         goto done;
-    if ((rc = fpr_chains_build(c, &ch)))
+    if (!sh && (rc = fpr_chains_build(c, &own)))
         goto done;
-    if (!(absmax = fpr_calloc((size_t)ch.n_chains + 1, sizeof(double)))) {
+    if (!sh && !(absmax = fpr_calloc((size_t)ch->n_chains + 1, sizeof(double)))) {
         rc = FPR_ENOMEM;
         goto done;
     }
     cmp_row row;
     memset(&row, 0, sizeof row);
     row.st = -1;
-    cmp_ctx k = {c,  b,  cfg, &ch, NULL, absmax, ex, NULL, (flags & FPR_CMP_ANY_TIE_ORDER) != 0,
+    cmp_ctx k = {c,  b,  cfg, ch, NULL, absmax, ex, NULL, (flags & FPR_CMP_ANY_TIE_ORDER) != 0,
                  &row};
     int64_t pe_s = -1; /* the sample k.pe holds */
 
     for (int64_t s = 0; s < c->S; s++) {
         k.xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
-        /* chain facts for the bounds: half the largest coordinate span of the chain, so
-         * every coordinate difference inside it is at most 2R (translation-invariant) */
-        for (int64_t sl = 0; sl < ch.n_chains; sl++) {
-            double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-            for (int64_t q = ch.start[sl]; q < ch.start[sl + 1]; q++) {
-                const float *p = X(&k, ch.members[q]);
-                for (int w = 0; w < 3; w++) {
-                    lo[w] = fmin(lo[w], (double)p[w]);
-                    hi[w] = fmax(hi[w], (double)p[w]);
-                }
-            }
-            double mx = 0;
-            for (int w = 0; w < 3; w++)
-                mx = fmax(mx, 0.5 * (hi[w] - lo[w]));
-            absmax[sl] = mx;
-        }
+        if (sh)
+            k.absmax = sh->absmax + s * ch->n_chains;
+        else
+            chain_absmax(c, ch, s, absmax);
         for (int64_t t = 0; t < c->n_token; t++) {
             int64_t o = s * c->n_token + t;
             /* phi and the valid mask, every token */
@@ -553,7 +694,13 @@ int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_f
             }
             m->tokens++;
             int32_t st = c->start_atom_index[t];
-            {
+            if (sh && aB == aT && cB == cT) {
+                if (row_load(&k, st, aT, cT, &sh->truth_row[o])) {
+                    rc = fpr_error(FPR_EINTERNAL, "internal check failed: shared row of "
+                                   "token %lld", (long long)t);
+                    goto done;
+                }
+            } else {
                 const int32_t picks[4] = {aB, cB, aT, cT};
                 row_begin(&k, st, picks, 4);
             }
@@ -691,7 +838,7 @@ done:
         b->cfg_free(cfg);
     fpr_paireval_free(pe);
     fpr_exact_free(ex);
-    fpr_chains_free(&ch);
+    fpr_chains_free(&own);
     free(absmax);
     if (rc) {
         fpr_token_results_free(tok);

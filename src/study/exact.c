@@ -28,6 +28,8 @@ struct fpr_exact {
     const float *rp, *rq[FPR_EXACT_ROW];
     int rn, rfast, remin;
     __int128 rS[FPR_EXACT_ROW];
+    double rd2[FPR_EXACT_ROW]; /* D² rounded to double, once asked (rd2_ok bit) */
+    unsigned rd2_ok;
 };
 
 typedef __int128 i128;
@@ -292,6 +294,7 @@ int fpr_exact_row_set(fpr_exact *e, const float p[3], const float *const q[], in
     for (int i = 0; i < n; i++)
         e->rq[i] = pts[i + 1] = q[i];
     fast_pts fp;
+    e->rd2_ok = 0;
     e->rfast = fast_prepare(&fp, pts, n + 1);
     if (e->rfast) {
         e->remin = fp.emin;
@@ -320,10 +323,62 @@ double fpr_exact_row_gap(fpr_exact *e, int a, int b)
     return fpr_exact_gap(e, e->rp, e->rq[a], e->rq[b]);
 }
 
+/* D² of the row's point a rounded to double (fast path), kept for the next question. */
+static int row_d2(fpr_exact *e, int a, double *d2)
+{
+    if (e->rd2_ok >> a & 1) {
+        *d2 = e->rd2[a];
+        return 1;
+    }
+    if (!e->rfast || !to_double(e->rS[a], 2 * e->remin, 53, d2))
+        return 0;
+    e->rd2[a] = *d2;
+    e->rd2_ok |= 1u << a;
+    return 1;
+}
+
+int fpr_exact_row_save(fpr_exact *e, fpr_exact_saved *sv)
+{
+    if (e->rn > FPR_EXACT_SAVED)
+        return FPR_EINTERNAL;
+    memset(sv, 0, sizeof *sv);
+    sv->n = (int8_t)e->rn;
+    sv->fast = (int8_t)e->rfast;
+    sv->emin = e->remin;
+    for (int i = 0; i < e->rn && e->rfast; i++) {
+        double d2;
+        sv->S[i] = e->rS[i];
+        if (row_d2(e, i, &d2)) {
+            sv->d2[i] = d2;
+            sv->d2_ok |= (uint8_t)(1u << i);
+        }
+    }
+    return FPR_OK;
+}
+
+int fpr_exact_row_load(fpr_exact *e, const float p[3], const float *const q[], int n,
+                       const fpr_exact_saved *sv)
+{
+    if (n != sv->n || n > FPR_EXACT_SAVED)
+        return FPR_EINTERNAL;
+    e->rp = p;
+    e->rn = n;
+    for (int i = 0; i < n; i++)
+        e->rq[i] = q[i];
+    e->rfast = sv->fast;
+    e->remin = sv->emin;
+    e->rd2_ok = e->rfast ? sv->d2_ok : 0;
+    for (int i = 0; i < n && e->rfast; i++) {
+        e->rS[i] = sv->S[i];
+        e->rd2[i] = sv->d2[i];
+    }
+    return FPR_OK;
+}
+
 double fpr_exact_row_err(fpr_exact *e, int a, double d2hat, double *d2_out)
 {
     double d2, r;
-    if (e->rfast && to_double(e->rS[a], 2 * e->remin, 53, &d2)) {
+    if (e->rfast && row_d2(e, a, &d2)) {
         if (!isfinite(d2hat)) {
             if (d2_out)
                 *d2_out = d2;

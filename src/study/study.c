@@ -380,6 +380,11 @@ typedef struct study_ctx {
     /* the last run's file, complete but not yet closed: the next run's writer closes
      * (commits) it before copying it, so the close is not on the serial path either */
     fpr_run_writer *open_run;
+    /* the writer of the last run (write_job), working while the next run computes:
+     * the only thread that calls HDF5 while it works; joined (writer_wait) before the
+     * study touches HDF5, results.h5 or the state above again */
+    pthread_t wthr;
+    struct write_job *wjob; /* non-NULL while the thread runs */
 } study_ctx;
 
 static void progress(study_ctx *x, const char *key, const char *what)
@@ -492,12 +497,10 @@ out:
     return rc;
 }
 
-/* A run's comparisons and its run file's backend groups (run_one). Thread 0 writes
- * the groups in order as their comparisons finish, and takes comparisons itself while
- * the next group is not ready; the other threads take comparisons one at a time.
- * Alone (one job, or a runtime that gives one thread), thread 0 does everything in
- * order. Measured on the corpus study, 2 jobs: 13.8–15.1 s for this phase against
- * 15.2–15.7 s with a third thread that only writes. */
+/* A run's comparisons (run_one): each thread takes the next one until none is left.
+ * Each comparison is serial inside (its sums are the same for any thread count) and
+ * touches only its own metrics, token arrays, examples and histograms. The run file is
+ * written afterwards (write_job). */
 typedef struct cmp_queue {
     study_ctx *x;
     const fpr_case *c;
@@ -507,8 +510,7 @@ typedef struct cmp_queue {
     fpr_token_results **tok;
     fpr_packed **pack;   /* [nb] each comparison's arrays filtered for the writer */
     fpr_study_run *run;
-    const char *path;    /* the run file */
-    fpr_run_writer *w;   /* opened by the writer */
+    const fpr_cmp_shared *sh; /* what the comparisons of the run share */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint8_t *done;       /* [nb] comparison i finished (under mu) */
@@ -537,8 +539,8 @@ static int cmp_take(cmp_queue *q)
     if (i >= q->x->nb)
         return 0;
     fpr_study_backend *sb = &q->run->b[i];
-    int rc = fpr_study_compare(q->c, q->truth, q->fr[i], q->cmp_b[i], NULL, 1, &sb->m,
-                               &q->tok[i], &sb->bound_hist);
+    int rc = fpr_study_compare_shared(q->c, q->truth, q->fr[i], q->cmp_b[i], NULL, q->sh,
+                                      &sb->m, &q->tok[i], &sb->bound_hist);
     if (!rc) {
         const fpr_token_results *t = q->tok[i];
         sb->examples = make_examples(q->c, q->truth, q->fr[i], t);
@@ -563,54 +565,97 @@ static int cmp_take(cmp_queue *q)
 
 static void cmp_thread(cmp_queue *q)
 {
-    int tid = 0;
-#ifdef _OPENMP
-    tid = omp_get_thread_num();
-#endif
-    if (tid != 0) {
-        while (cmp_take(q))
-            ;
+    while (cmp_take(q))
+        ;
+}
+
+/* ------------------------------------------------------------------ the writer */
+/* A run's file: written after its comparisons, by a thread of its own while the next
+ * run computes (on 2 cores the HDF5 writer, ~8 s of a corpus study, otherwise stood
+ * alone on one core while the other waited: a small run's file takes longer to write
+ * than the run to compute). The job owns what it writes. Before its own run it closes
+ * (commits) the previous run's file and copies the finished ones into results.h5, in
+ * the order the runs ran, as the serial study does. */
+typedef struct write_job {
+    study_ctx *x;
+    fpr_study_run run;          /* a copy of the run */
+    fpr_token_results **tok;    /* [x->nb] */
+    fpr_packed **pack;          /* [x->nb] */
+    fpr_frames *truth;
+    char *path;                 /* the run file */
+    const char **pending;       /* run files to copy into results.h5 first */
+    size_t npending;
+    fpr_run_writer *w;          /* the run file, open, once written */
+    int rc;
+    char msg[512];
+} write_job;
+
+static void write_job_free(write_job *j)
+{
+    if (!j)
         return;
+    for (size_t i = 0; i < j->x->nb; i++) {
+        if (j->tok)
+            fpr_token_results_free(j->tok[i]);
+        if (j->pack)
+            fpr_packed_free(j->pack[i]);
     }
-    /* the writer: the runs finished before into results.h5, then this run's file */
-    study_ctx *x = q->x;
+    free(j->tok);
+    free(j->pack);
+    fpr_frames_free(j->truth);
+    fpr_study_run_clear(&j->run);
+    free(j->path);
+    free(j->pending);
+    free(j);
+}
+
+static void write_job_do(write_job *j)
+{
+    study_ctx *x = j->x;
     int rc = FPR_OK;
     if (x->open_run) {
         rc = fpr_results_run_close(x->open_run);
         x->open_run = NULL;
     }
-    for (size_t k = 0; k < x->npending && !rc; k++)
-        rc = fpr_results_out_add(x->res, x->pending[k]);
-    x->npending = 0;
+    for (size_t k = 0; k < j->npending && !rc; k++)
+        rc = fpr_results_out_add(x->res, j->pending[k]);
+    fpr_run_writer *w = NULL;
     if (!rc)
-        rc = fpr_results_run_open(q->path, &x->hdr, q->run, q->truth, &q->w);
+        rc = fpr_results_run_open(j->path, &x->hdr, &j->run, j->truth, &w);
+    for (size_t i = 0; i < x->nb && !rc; i++) {
+        rc = fpr_results_run_backend(w, &j->run.b[i], j->tok[i], j->pack[i]);
+        fpr_packed_free(j->pack[i]); /* written: its chunks are in the file */
+        j->pack[i] = NULL;
+    }
     if (rc) {
-        cmp_fail(q, rc);
-        return;
+        fpr_results_run_abort(w);
+        w = NULL;
+        j->rc = rc;
+        snprintf(j->msg, sizeof j->msg, "%s", fpr_errmsg()); /* (the message is per thread) */
     }
-    for (size_t i = 0; i < q->x->nb; i++) {
-        /* while group i is not ready, compare too (alone: every comparison, in order) */
-        for (int more = 1; more;) {
-            pthread_mutex_lock(&q->mu);
-            more = !q->done[i] && !q->err;
-            pthread_mutex_unlock(&q->mu);
-            more = more && cmp_take(q);
-        }
-        pthread_mutex_lock(&q->mu);
-        while (!q->done[i] && !q->err)
-            pthread_cond_wait(&q->cv, &q->mu);
-        int stop = q->err != 0;
-        pthread_mutex_unlock(&q->mu);
-        if (stop)
-            return;
-        rc = fpr_results_run_backend(q->w, &q->run->b[i], q->tok[i], q->pack[i]);
-        fpr_packed_free(q->pack[i]); /* written: its chunks are in the file */
-        q->pack[i] = NULL;
-        if (rc) {
-            cmp_fail(q, rc);
-            return;
-        }
-    }
+    j->w = w;
+}
+
+static void *write_job_main(void *arg)
+{
+    write_job *j = arg;
+    write_job_do(j);
+    if (!j->rc) /* complete: closed by the next run's writer, or at the end */
+        j->x->open_run = j->w;
+    return NULL;
+}
+
+/* Waits for the writer thread, if one runs; its error, if it had one. */
+static int writer_wait(study_ctx *x)
+{
+    write_job *j = x->wjob;
+    if (!j)
+        return FPR_OK;
+    pthread_join(x->wthr, NULL);
+    x->wjob = NULL;
+    int rc = j->rc ? fpr_error(j->rc, "%s", j->msg) : FPR_OK;
+    write_job_free(j);
+    return rc;
 }
 
 /* The case a run computes: the base atomized (mode "all") or not, translated. */
@@ -766,14 +811,14 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             run.b[i].m.orig_flips = fl;
         }
     }
-    /* The run file, written by one thread while the others compare: the header and the
-     * truth first, then each backend's group as soon as its comparison is done (in
-     * order), then the imported rows. Each comparison is serial inside (its sums are the
-     * same for any thread count) and touches only its own metrics, token arrays,
-     * examples and histograms; only the writer calls HDF5. */
     for (size_t i = 0; i < x->nimp; i++)
         run.b[x->nb + i].name = names[x->nb + i];
-    fpr_run_writer *w = NULL;
+    write_job *wj = fpr_calloc(1, sizeof *wj);
+    if (!wj) {
+        rc = FPR_ENOMEM;
+        goto done;
+    }
+    wj->x = x;
     {
         cmp_queue qu;
         memset(&qu, 0, sizeof qu);
@@ -784,41 +829,87 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         qu.cmp_b = cmp_b;
         qu.tok = tok;
         qu.run = &run;
-        qu.path = work_path;
         pthread_mutex_init(&qu.mu, NULL);
         pthread_cond_init(&qu.cv, NULL);
+        int nthr = o->jobs > 0 ? o->jobs : 1;
+        fpr_cmp_shared *sh = NULL;
+        int src = fpr_cmp_shared_new(c, truth, nthr, &sh);
+        if (src) {
+            qu.err = src;
+            snprintf(qu.errmsg, sizeof qu.errmsg, "%s", fpr_errmsg());
+        }
+        qu.sh = sh;
         if (!(qu.done = fpr_calloc(x->nb + 1, 1)) ||
             !(qu.pack = fpr_calloc(x->nb + 1, sizeof *qu.pack)))
             qu.err = FPR_ENOMEM;
-        int nthr = o->jobs > 0 ? o->jobs : 1; /* the writer (who compares too) and the rest */
+        if (!qu.err) {
 #pragma omp parallel num_threads(nthr)
-        cmp_thread(&qu);
+            cmp_thread(&qu);
+        }
+        fpr_cmp_shared_free(sh);
         free(qu.done);
-        for (size_t i = 0; qu.pack && i < x->nb; i++)
-            fpr_packed_free(qu.pack[i]);
-        free(qu.pack);
+        wj->pack = qu.pack; /* the job's now (freed with it) */
         pthread_mutex_destroy(&qu.mu);
         pthread_cond_destroy(&qu.cv);
-        w = qu.w;
         if (qu.err) {
             rc = fpr_error(qu.err, "%s", qu.errmsg);
-            fpr_results_run_abort(w);
+            write_job_free(wj);
             goto done;
         }
     }
-    /* Imported implementations: their frames scored as the arithmetic they declare */
-    for (size_t i = 0; i < x->nimp; i++) {
-        fpr_study_backend *sb = &run.b[x->nb + i];
-        sb->name = names[x->nb + i];
-        fpr_metrics_init(&sb->m);
-        progress(x, key, sb->name);
-        if ((rc = import_one(x, c, base, mode, offset, key, truth, fr, i, sb, &tok[x->nb + i])) ||
-            (rc = fpr_results_run_backend(w, sb, tok[x->nb + i], NULL))) {
-            fpr_results_run_abort(w);
-            goto done;
-        }
+    /* The job: this run's copy, its per-token results and its truth (moved), and the
+     * run files finished before it that results.h5 does not hold yet. */
+    wj->tok = fpr_calloc(x->nb + 1, sizeof *wj->tok);
+    wj->path = fpr_strdup(work_path);
+    wj->pending = fpr_calloc(x->npending + 1, sizeof *wj->pending);
+    if (!wj->tok || !wj->path || !wj->pending || (rc = fpr_study_run_copy(&wj->run, &run))) {
+        write_job_free(wj);
+        rc = rc ? rc : FPR_ENOMEM;
+        goto done;
     }
-    x->open_run = w; /* complete: closed by the next run's writer, or at the end */
+    for (size_t i = 0; i < x->nb; i++) {
+        wj->tok[i] = tok[i];
+        tok[i] = NULL;
+    }
+    wj->truth = truth;
+    truth = NULL;
+    /* the writer before this one is done (a run's file follows the one before) */
+    if ((rc = writer_wait(x))) {
+        write_job_free(wj);
+        goto done;
+    }
+    memcpy(wj->pending, x->pending, x->npending * sizeof *x->pending);
+    wj->npending = x->npending;
+    x->npending = 0;
+    /* Alone (one job) or with imported rows (read and written after the groups, by
+     * this thread), the file is written here; else by the writer thread. */
+    if (x->nimp || o->jobs <= 1 ||
+        pthread_create(&x->wthr, NULL, write_job_main, wj) != 0) {
+        write_job_do(wj);
+        fpr_run_writer *w = wj->w;
+        wj->w = NULL;
+        if (wj->rc)
+            rc = fpr_error(wj->rc, "%s", wj->msg);
+        /* the truth is the job's now: imports compare against its copy there */
+        for (size_t i = 0; i < x->nimp && !rc; i++) {
+            fpr_study_backend *sb = &run.b[x->nb + i];
+            sb->name = names[x->nb + i];
+            fpr_metrics_init(&sb->m);
+            progress(x, key, sb->name);
+            if ((rc = import_one(x, c, base, mode, offset, key, wj->truth, fr, i, sb,
+                                 &tok[x->nb + i])) ||
+                (rc = fpr_results_run_backend(w, sb, tok[x->nb + i], NULL))) {
+                fpr_results_run_abort(w);
+                w = NULL;
+            }
+        }
+        write_job_free(wj);
+        if (rc)
+            goto done;
+        x->open_run = w; /* complete: closed by the next run's writer, or at the end */
+    } else {
+        x->wjob = wj;
+    }
     rc = fpr_study_run_copy(keep, &run);
 done:
     for (size_t i = 0; i < nrow; i++) {
@@ -1444,7 +1535,8 @@ int fpr_study_run_all(const fpr_study_opts *o)
             base = NULL;
             base_ci = pr->ci;
             char sha[65];
-            if ((rc = fpr_case_read(cases[pr->ci], &base)) ||
+            if ((rc = writer_wait(&x)) || /* HDF5: one thread at a time */
+                (rc = fpr_case_read(cases[pr->ci], &base)) ||
                 (rc = file_sha256(cases[pr->ci], sha)))
                 break;
             if (strcmp(sha, pc[pr->ci].sha) != 0) {
@@ -1457,7 +1549,10 @@ int fpr_study_run_all(const fpr_study_opts *o)
         work_file(wp, sizeof wp, workdir, pr->key);
         put_work_key(wkey, &x, names, pc[pr->ci].sha, cases[pr->ci], pc[pr->ci].name,
                      modes[pr->mi], o->offsets[pr->oi]);
-        if (!reusable(wp, &x, wkey, &kept[slot]))
+        /* a run file kept from an interrupted study is read (HDF5) with no writer on */
+        if (access(wp, R_OK) == 0)
+            rc = writer_wait(&x);
+        if (!rc && !reusable(wp, &x, wkey, &kept[slot]))
             rc = run_one(&x, base, modes[pr->mi], o->offsets[pr->oi], pr->key, wp, wkey,
                          pc[pr->ci].sha, &kept[slot]);
         if (!rc && !(work[slot] = fpr_strdup(wp)))
@@ -1467,6 +1562,10 @@ int fpr_study_run_all(const fpr_study_opts *o)
         x.done++;
     }
     free(order);
+    {
+        int wrc = writer_wait(&x); /* the last run's file */
+        rc = rc ? rc : wrc;
+    }
     if (!rc)
         nwork = nslot;
     fpr_case_free(base);
@@ -1550,6 +1649,10 @@ int fpr_study_run_all(const fpr_study_opts *o)
                 (long long)hr, (double)peak / 1e6, x.memo ? "" : " (off: --no-chain-memo)");
     }
 out:
+    {
+        int wrc = writer_wait(&x); /* (joined above unless a step before failed) */
+        rc = rc ? rc : wrc;
+    }
     if (x.open_run) { /* a finished run's file: kept for a resumed study */
         int keep_rc = fpr_results_run_close(x.open_run);
         if (!rc)

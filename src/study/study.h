@@ -139,6 +139,21 @@ int fpr_exact_row_set(fpr_exact *e, const float p[3], const float *const q[], in
 int fpr_exact_row_cmp(fpr_exact *e, int a, int b);
 double fpr_exact_row_gap(fpr_exact *e, int a, int b);
 double fpr_exact_row_err(fpr_exact *e, int a, double d2hat, double *d2_out);
+/* A row of at most FPR_EXACT_SAVED points kept for later (the exact values, on their
+ * scale, and D² rounded to double): fpr_exact_row_load sets a row with the same
+ * points from it, with the same answers as fpr_exact_row_set gives, without the
+ * arithmetic. */
+enum { FPR_EXACT_SAVED = 2 };
+typedef struct fpr_exact_saved {
+    __int128 S[FPR_EXACT_SAVED];
+    double d2[FPR_EXACT_SAVED];
+    int32_t emin;
+    int8_t n, fast;
+    uint8_t d2_ok;
+} fpr_exact_saved;
+int fpr_exact_row_save(fpr_exact *e, fpr_exact_saved *out);
+int fpr_exact_row_load(fpr_exact *e, const float p[3], const float *const q[], int n,
+                       const fpr_exact_saved *sv);
 void fpr_exact_test_force_gmp(int on);
 /* Calls of e answered without GMP so far (tests: the fast path is exercised). */
 int64_t fpr_exact_fast_calls(const fpr_exact *e);
@@ -176,6 +191,20 @@ enum { FPR_CMP_ANY_TIE_ORDER = 1 };
 int fpr_study_compare_flags(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
                             const fpr_backend *b, const char *params, int jobs, int flags,
                             fpr_metrics *m, fpr_token_results **tok, fpr_hist *bound_hist);
+
+/* What the comparisons of every backend of one run share (fpr_study_compare_shared):
+ * the chains, each chain's half coordinate span per sample (for the bounds), and for
+ * each atomized token the exact row of the truth's picks a and c, which is the row
+ * of every backend that picks what the truth picks. Built once per run, for case c and
+ * truth frames tr, which must not change while it is used. */
+typedef struct fpr_cmp_shared fpr_cmp_shared;
+int fpr_cmp_shared_new(const fpr_case *c, const fpr_frames *tr, int jobs, fpr_cmp_shared **out);
+void fpr_cmp_shared_free(fpr_cmp_shared *sh);
+/* fpr_study_compare with what sh holds (the same results; sh from the same c and tr) */
+int fpr_study_compare_shared(const fpr_case *c, const fpr_frames *tr, const fpr_frames *f,
+                             const fpr_backend *b, const char *params,
+                             const fpr_cmp_shared *sh, fpr_metrics *m,
+                             fpr_token_results **tok, fpr_hist *bound_hist);
 
 /* ------------------------------------------------------------------ scoring (SPEC §11) */
 /* Fills the -1 indices of frames `f` (from fpr_frames_read_external) by matching each
