@@ -310,6 +310,10 @@ typedef struct fpr_run_opts {
     const char *params;  /* backend options "k=v,..." or NULL */
     int64_t row_block;   /* rows per work item (0 = default) */
     fpr_chain_memo *memo; /* NULL, or a study's memo (above) */
+    /* NULL, or this case's chains (fpr_chains_build of the same case object, which must
+     * not change while they are used): a caller running many backends over one case
+     * builds them once */
+    const struct fpr_chains *chains;
 } fpr_run_opts;
 
 void fpr_run_opts_init(fpr_run_opts *o);

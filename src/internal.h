@@ -51,6 +51,7 @@ typedef struct fpr_chains {
     int32_t *members;       /* present atoms grouped by chain, ascending index */
     int64_t *pos_in_chain;  /* [n_atom] position of a present atom in its chain, -1 if absent */
     int64_t *chain_slot;    /* [n_atom] index of the atom's chain in chain_ids, -1 if absent */
+    const fpr_case *of;     /* the case they were built from (fpr_run_opts.chains is checked) */
 } fpr_chains;
 
 int fpr_chains_build(const fpr_case *c, fpr_chains *out);

@@ -423,6 +423,55 @@ static void test_translation_and_threads(void **state)
     fpr_case_free(c);
 }
 
+/* A caller's chains (fpr_run_opts.chains) give the frames the driver's own give, also
+ * with the per-chain steps in parallel (several chains, > 8192 atoms, 2 threads); the
+ * chains of another case are refused. */
+static void test_given_chains(void **state)
+{
+    (void)state;
+    fpr_gen_opts o;
+    fpr_gen_opts_init(&o);
+    o.atoms = 12000;
+    o.chains = 3;
+    o.atomize_all = 1;
+    o.seed = tu_seed(23);
+    fpr_case *c = NULL, *d = NULL;
+    assert_int_equal(fpr_gen_protein(&o, &c), FPR_OK);
+    assert_int_equal(fpr_case_clone(c, &d), FPR_OK);
+    fpr_chains ch, chd;
+    assert_int_equal(fpr_chains_build(c, &ch), FPR_OK);
+    assert_int_equal(fpr_chains_build(d, &chd), FPR_OK);
+    assert_true(ch.n_chains >= 3);
+    static const char *const names[] = {"exact_diff", "matmul_tf32", "truth"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        const fpr_backend *b = fpr_backend_find(names[k]);
+        fpr_run_opts ro;
+        fpr_run_opts_init(&ro);
+        fpr_frames *f0 = NULL, *f1 = NULL, *bad = NULL;
+        assert_int_equal(fpr_frames_compute(c, b, &ro, &f0), FPR_OK);
+        ro.jobs = 2;
+        ro.chains = &ch;
+        assert_int_equal(fpr_frames_compute(c, b, &ro, &f1), FPR_OK);
+        int64_t n = f0->S * f0->n_token;
+        assert_memory_equal(f0->a_index, f1->a_index, (size_t)n * 4);
+        assert_memory_equal(f0->b_index, f1->b_index, (size_t)n * 4);
+        assert_memory_equal(f0->c_index, f1->c_index, (size_t)n * 4);
+        assert_memory_equal(f0->top_value, f1->top_value, (size_t)n * 3 * sizeof(double));
+        assert_memory_equal(f0->tie3, f1->tie3, (size_t)n * 4);
+        assert_memory_equal(f0->phi, f1->phi, (size_t)n * 36);
+        assert_memory_equal(f0->valid_frame_mask, f1->valid_frame_mask, (size_t)n);
+        ro.chains = &chd; /* the same content, another case object: refused */
+        assert_int_equal(fpr_frames_compute(c, b, &ro, &bad), FPR_EINTERNAL);
+        assert_null(bad);
+        fpr_frames_free(f0);
+        fpr_frames_free(f1);
+    }
+    fpr_chains_free(&ch);
+    fpr_chains_free(&chd);
+    fpr_case_free(d);
+    fpr_case_free(c);
+}
+
 /* Against a brute-force full N x N reference of SPEC §2 on small random cases. */
 static void test_brute_force(void **state)
 {
@@ -491,6 +540,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standard_offsets),
+        cmocka_unit_test(test_given_chains),
         cmocka_unit_test(test_gap_masked_missing),
         cmocka_unit_test(test_ligand_situations),
         cmocka_unit_test(test_fillers),

@@ -121,6 +121,7 @@ int fpr_chains_build(const fpr_case *c, fpr_chains *ch)
         fpr_chains_free(ch);
         return FPR_ENOMEM;
     }
+    ch->of = c;
     int64_t k = 0; /* one entry per run of equal chain ids (atoms come in chain runs) */
     for (size_t i = 0; i < na; i++)
         if (c->atom_mask[i] && (k == 0 || ids[k - 1] != ch->chain_of_atom[i]))
@@ -2014,8 +2015,15 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     for (int64_t k = 0; k < c->S * c->n_token; k++)
         f->first_index[k] = f->tie3[k] = -1;
     f->case_name = fpr_strdup(c->name ? c->name : "");
-    if ((rc = fpr_chains_build(c, &ch)))
+    if (opts->chains) { /* the caller's (read only here; not freed) */
+        if (opts->chains->of != c) {
+            rc = fpr_error(FPR_EINTERNAL, "internal check failed: chains of another case");
+            goto done;
+        }
+        ch = *opts->chains;
+    } else if ((rc = fpr_chains_build(c, &ch))) {
         goto done;
+    }
 
     /* Rows: the start atoms of atomized tokens, grouped by chain (a token's rows are
      * the same in every sample; only coordinates change). */
@@ -2305,7 +2313,8 @@ done:
     free(is_row);
     free(memo_done);
     free(mslot);
-    fpr_chains_free(&ch);
+    if (!opts->chains)
+        fpr_chains_free(&ch);
     if (cfg && b->cfg_free)
         b->cfg_free(cfg);
     if (rc) {

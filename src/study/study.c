@@ -720,6 +720,8 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     fpr_token_results **tok = fpr_calloc(nrow + 1, sizeof *tok);
     const fpr_backend **cmp_b = fpr_calloc(nrow + 1, sizeof *cmp_b);
     fpr_frames *truth = NULL;
+    fpr_chains chains;
+    memset(&chains, 0, sizeof chains);
     if (!run.b || !fr || !tok || !cmp_b || !kbuf || !wkey || !sha) {
         rc = FPR_ENOMEM;
         goto done;
@@ -729,6 +731,9 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     ro.jobs = o->jobs;
     ro.search = o->search;
     ro.memo = x->memo;
+    if ((rc = fpr_chains_build(c, &chains))) /* once for the truth and every backend */
+        goto done;
+    ro.chains = &chains;
     progress(x, key, x->ref->name);
     if ((rc = fpr_frames_compute(c, x->ref, &ro, &truth)))
         goto done;
@@ -928,6 +933,7 @@ done:
     free(wkey);
     free(sha);
     fpr_frames_free(truth);
+    fpr_chains_free(&chains);
     fpr_case_free(c);
     return rc;
 }
