@@ -1138,6 +1138,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
     x.t0 = fpr_now();
     char **work = NULL;
     fpr_study_run *kept = NULL; /* [nwork] the runs, for the summary and the report */
+    fpr_case **kept_case = NULL; /* [ncases] cases read by the memo's plan, kept (or NULL) */
     size_t nwork = 0, nalloc = 0; /* nalloc: entries of work[] and kept[] */
     double max_need = 0;          /* the largest run's memory (run_bytes) */
     char *names = NULL;
@@ -1465,6 +1466,17 @@ int fpr_study_run_all(const fpr_study_opts *o)
             x.done--;
     fpr_case *base = NULL;
     size_t base_ci = (size_t)-1;
+    /* the cases the memo's plan read, kept for the runs: at most 64 MiB or 1/16 of the
+     * memory limit in all (the corpus: some 30 MB) */
+    kept_case = fpr_calloc(ncases + 1, sizeof *kept_case);
+    if (!kept_case) {
+        rc = FPR_ENOMEM;
+        goto out;
+    }
+    size_t kept_case_bytes = 0;
+    const size_t KEEP_CASES_MAX = (size_t)64 << 20 < fpr_effective_memory_limit() / 16
+                                      ? (size_t)64 << 20
+                                      : (size_t)(fpr_effective_memory_limit() / 16);
     /* The chain memo's plan: every chain content of every run of this shard, so that
      * only content met again is kept, and only until its last use. */
     /* at most 512 MiB (6ZU5's shared chains over every backend and offset need some
@@ -1485,6 +1497,15 @@ int fpr_study_run_all(const fpr_study_opts *o)
                 continue;
             if ((rc = fpr_case_read(cases[plan[i0].ci], &base)))
                 break;
+            /* what was read is the plan's file (else the run loop reads it again and
+             * refuses it there) */
+            char sha[65];
+            if ((rc = file_sha256(cases[plan[i0].ci], sha))) {
+                fpr_case_free(base);
+                base = NULL;
+                break;
+            }
+            int same = strcmp(sha, pc[plan[i0].ci].sha) == 0;
             int err = FPR_OK;
             char errmsg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1) num_threads(o->jobs > 0 ? o->jobs : 1)
@@ -1505,7 +1526,15 @@ int fpr_study_run_all(const fpr_study_opts *o)
                     }
                 }
             }
-            fpr_case_free(base);
+            /* kept for the runs (no second read, and no wait for the run-file writer
+             * before one), while they take little memory */
+            size_t cb = (size_t)fpr_case_working_set(base->S, base->n_atom, base->n_token);
+            if (same && kept_case_bytes + cb <= KEEP_CASES_MAX) {
+                kept_case[plan[i0].ci] = base;
+                kept_case_bytes += cb;
+            } else {
+                fpr_case_free(base);
+            }
             base = NULL;
             if (err)
                 rc = fpr_error(err, "%s", errmsg);
@@ -1536,8 +1565,15 @@ int fpr_study_run_all(const fpr_study_opts *o)
     for (size_t q = 0; q < nslot && !rc; q++) {
         const size_t slot = order[q].slot;
         const plan_run *pr = &plan[order[q].plan];
+        if (base_ci != pr->ci && kept_case && kept_case[pr->ci]) {
+            if (base_ci != (size_t)-1 && !(kept_case && kept_case[base_ci]))
+                fpr_case_free(base);
+            base = kept_case[pr->ci]; /* read (and its SHA-256 checked) by the plan */
+            base_ci = pr->ci;
+        }
         if (base_ci != pr->ci) {
-            fpr_case_free(base);
+            if (!(base_ci != (size_t)-1 && kept_case && kept_case[base_ci]))
+                fpr_case_free(base);
             base = NULL;
             base_ci = pr->ci;
             char sha[65];
@@ -1568,6 +1604,9 @@ int fpr_study_run_all(const fpr_study_opts *o)
         x.done++;
     }
     free(order);
+    if (base_ci != (size_t)-1 && !(kept_case && kept_case[base_ci]))
+        fpr_case_free(base);
+    base = NULL;
     {
         int wrc = writer_wait(&x); /* the last run's file */
         rc = rc ? rc : wrc;
@@ -1688,6 +1727,9 @@ out:
         free(x.imp_name[i]);
         free(x.imp_dir[i]);
     }
+    for (size_t i = 0; kept_case && i < ncases; i++)
+        fpr_case_free(kept_case[i]);
+    free(kept_case);
     free(x.imp_name);
     free(x.imp_dir);
     if (owned) {
