@@ -380,11 +380,10 @@ typedef struct study_ctx {
     /* the last run's file, complete but not yet closed: the next run's writer closes
      * (commits) it before copying it, so the close is not on the serial path either */
     fpr_run_writer *open_run;
-    /* the writer of the last run (write_job), working while the next run computes:
-     * the only thread that calls HDF5 while it works; joined (writer_wait) before the
-     * study touches HDF5, results.h5 or the state above again */
-    pthread_t wthr;
-    struct write_job *wjob; /* non-NULL while the thread runs */
+    /* the writer of the finished runs' files (write_job, in a queue), working while the
+     * next runs compute: the only thread that calls HDF5 while it works; drained
+     * (writer_wait) before the study touches HDF5, results.h5 or the state above again */
+    struct writer_q *wq; /* NULL until the first run handed to it */
 } study_ctx;
 
 static void progress(study_ctx *x, const char *key, const char *what)
@@ -514,7 +513,8 @@ typedef struct cmp_queue {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint8_t *done;       /* [nb] comparison i finished (under mu) */
-    size_t next;         /* the next comparison to take (under mu) */
+    size_t next;         /* the next comparison to take, in order[] (under mu) */
+    size_t *order;       /* [nb] the comparisons, the costliest first */
     int err;             /* the first error (under mu): every thread stops */
     char errmsg[512];
 } cmp_queue;
@@ -534,7 +534,7 @@ static void cmp_fail(cmp_queue *q, int rc)
 static int cmp_take(cmp_queue *q)
 {
     pthread_mutex_lock(&q->mu);
-    size_t i = q->next < q->x->nb && !q->err ? q->next++ : q->x->nb;
+    size_t i = q->next < q->x->nb && !q->err ? q->order[q->next++] : q->x->nb;
     pthread_mutex_unlock(&q->mu);
     if (i >= q->x->nb)
         return 0;
@@ -561,6 +561,49 @@ static int cmp_take(cmp_queue *q)
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return 1;
+}
+
+/* The comparisons in the order they are taken: the costliest first (a comparison costs
+ * about its tokens plus some 20 tokens' worth per token whose picks differ from the
+ * truth's, whose cause is then worked out), so that the last one to finish is a short
+ * one. Each comparison's results do not depend on the order. */
+typedef struct cmp_cost {
+    double cost;
+    size_t i;
+} cmp_cost;
+
+static int cmp_cost_desc(const void *a, const void *b)
+{
+    const cmp_cost *p = a, *q = b;
+    if (p->cost != q->cost)
+        return p->cost < q->cost ? 1 : -1;
+    return (p->i > q->i) - (p->i < q->i);
+}
+
+static int cmp_order(const fpr_case *c, const fpr_frames *tr, fpr_frames *const *fr, size_t nb,
+                     size_t **out)
+{
+    cmp_cost *cc = fpr_calloc(nb + 1, sizeof *cc);
+    size_t *order = fpr_calloc(nb + 1, sizeof *order);
+    if (!cc || !order) {
+        free(cc);
+        free(order);
+        return FPR_ENOMEM;
+    }
+    const int64_t n = c->S * c->n_token;
+    for (size_t i = 0; i < nb; i++) {
+        int64_t diff = 0;
+        for (int64_t k = 0; k < n; k++)
+            diff += fr[i]->a_index[k] != tr->a_index[k] || fr[i]->c_index[k] != tr->c_index[k];
+        cc[i].cost = (double)n + 20.0 * (double)diff;
+        cc[i].i = i;
+    }
+    qsort(cc, nb, sizeof *cc, cmp_cost_desc);
+    for (size_t i = 0; i < nb; i++)
+        order[i] = cc[i].i;
+    free(cc);
+    *out = order;
+    return FPR_OK;
 }
 
 static void cmp_thread(cmp_queue *q)
@@ -636,25 +679,149 @@ static void write_job_do(write_job *j)
     j->w = w;
 }
 
-static void *write_job_main(void *arg)
+/* The queue of run files to write, in the order the runs finished; one thread writes
+ * them one after the other. At most `cap` bytes of jobs wait (a larger one waits alone),
+ * so a study that ran ahead holds a bounded amount. After an error nothing more is
+ * written (the jobs left are dropped) and the error is the study's. */
+typedef struct writer_q {
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct wq_item *head, *tail;
+    size_t bytes, cap; /* of the jobs waiting or being written */
+    int busy, stop, rc;
+    char msg[512];
+} writer_q;
+
+typedef struct wq_item {
+    write_job *job;
+    size_t bytes;
+    struct wq_item *next;
+} wq_item;
+
+static void *writer_main(void *arg)
 {
-    write_job *j = arg;
-    write_job_do(j);
-    if (!j->rc) /* complete: closed by the next run's writer, or at the end */
-        j->x->open_run = j->w;
+    writer_q *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->head && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (!q->head)
+            break;
+        wq_item *it = q->head;
+        q->head = it->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->busy = 1;
+        int failed = q->rc != 0;
+        pthread_mutex_unlock(&q->mu);
+        write_job *j = it->job;
+        if (!failed) {
+            write_job_do(j);
+            if (!j->rc) /* complete: closed by the next run's writer, or at the end */
+                j->x->open_run = j->w;
+        }
+        pthread_mutex_lock(&q->mu);
+        if (!failed && j->rc) {
+            q->rc = j->rc;
+            snprintf(q->msg, sizeof q->msg, "%s", j->msg);
+        }
+        q->bytes -= it->bytes;
+        q->busy = 0;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        write_job_free(j);
+        free(it);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
     return NULL;
 }
 
-/* Waits for the writer thread, if one runs; its error, if it had one. */
+/* Hands job j (about `bytes` of memory) to the writer thread, started on first use;
+ * waits while the queue is full. j is the writer's then (freed by it, or here on an
+ * error), except when no thread could be started: WQ_NO_THREAD, j not taken. */
+enum { WQ_NO_THREAD = 1 }; /* (not an FPR_E* code) */
+static int writer_submit(study_ctx *x, write_job *j, size_t bytes)
+{
+    if (!x->wq) {
+        writer_q *q = fpr_calloc(1, sizeof *q);
+        if (!q) {
+            write_job_free(j);
+            return FPR_ENOMEM;
+        }
+        uint64_t lim = fpr_effective_memory_limit();
+        q->cap = (size_t)64 << 20 < lim / 16 ? (size_t)64 << 20 : (size_t)(lim / 16);
+        pthread_mutex_init(&q->mu, NULL);
+        pthread_cond_init(&q->cv, NULL);
+        if (pthread_create(&q->thr, NULL, writer_main, q) != 0) {
+            pthread_mutex_destroy(&q->mu);
+            pthread_cond_destroy(&q->cv);
+            free(q);
+            return WQ_NO_THREAD;
+        }
+        x->wq = q;
+    }
+    writer_q *q = x->wq;
+    wq_item *it = fpr_calloc(1, sizeof *it);
+    if (!it) {
+        write_job_free(j);
+        return FPR_ENOMEM;
+    }
+    it->job = j;
+    it->bytes = bytes;
+    pthread_mutex_lock(&q->mu);
+    while (!q->rc && (q->head || q->busy) && q->bytes + bytes > q->cap)
+        pthread_cond_wait(&q->cv, &q->mu);
+    int rc = q->rc;
+    if (!rc) {
+        if (q->tail)
+            q->tail->next = it;
+        else
+            q->head = it;
+        q->tail = it;
+        q->bytes += bytes;
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (rc) {
+        free(it);
+        write_job_free(j);
+        return fpr_error(rc, "%s", q->msg);
+    }
+    return FPR_OK;
+}
+
+/* Waits until the writer has written every job handed to it; its error, if any. */
 static int writer_wait(study_ctx *x)
 {
-    write_job *j = x->wjob;
-    if (!j)
+    writer_q *q = x->wq;
+    if (!q)
         return FPR_OK;
-    pthread_join(x->wthr, NULL);
-    x->wjob = NULL;
-    int rc = j->rc ? fpr_error(j->rc, "%s", j->msg) : FPR_OK;
-    write_job_free(j);
+    pthread_mutex_lock(&q->mu);
+    while (q->head || q->busy)
+        pthread_cond_wait(&q->cv, &q->mu);
+    int rc = q->rc;
+    pthread_mutex_unlock(&q->mu);
+    return rc ? fpr_error(rc, "%s", q->msg) : FPR_OK;
+}
+
+/* writer_wait, then the thread ends. */
+static int writer_stop(study_ctx *x)
+{
+    writer_q *q = x->wq;
+    if (!q)
+        return FPR_OK;
+    int rc = writer_wait(x);
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thr, NULL);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+    x->wq = NULL;
     return rc;
 }
 
@@ -845,7 +1012,8 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         }
         qu.sh = sh;
         if (!(qu.done = fpr_calloc(x->nb + 1, 1)) ||
-            !(qu.pack = fpr_calloc(x->nb + 1, sizeof *qu.pack)))
+            !(qu.pack = fpr_calloc(x->nb + 1, sizeof *qu.pack)) ||
+            cmp_order(c, truth, fr, x->nb, &qu.order))
             qu.err = FPR_ENOMEM;
         if (!qu.err) {
 #pragma omp parallel num_threads(nthr)
@@ -853,6 +1021,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         }
         fpr_cmp_shared_free(sh);
         free(qu.done);
+        free(qu.order);
         wj->pack = qu.pack; /* the job's now (freed with it) */
         pthread_mutex_destroy(&qu.mu);
         pthread_cond_destroy(&qu.cv);
@@ -878,18 +1047,24 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     }
     wj->truth = truth;
     truth = NULL;
-    /* the writer before this one is done (a run's file follows the one before) */
-    if ((rc = writer_wait(x))) {
-        write_job_free(wj);
-        goto done;
-    }
     memcpy(wj->pending, x->pending, x->npending * sizeof *x->pending);
     wj->npending = x->npending;
     x->npending = 0;
+    /* per-token results, their packed chunks and the truth's frames, about */
+    const size_t job_bytes = (size_t)(c->S * c->n_token) * (x->nb * 40 + 120);
     /* Alone (one job) or with imported rows (read and written after the groups, by
      * this thread), the file is written here; else by the writer thread. */
-    if (x->nimp || o->jobs <= 1 ||
-        pthread_create(&x->wthr, NULL, write_job_main, wj) != 0) {
+    int async = !x->nimp && o->jobs > 1;
+    if (async && (rc = writer_submit(x, wj, job_bytes)) != WQ_NO_THREAD) {
+        wj = NULL; /* the writer's now (freed by it, also on an error) */
+        if (rc)
+            goto done;
+    } else {
+        rc = FPR_OK;
+        if ((rc = writer_wait(x))) { /* (a run file follows the one before) */
+            write_job_free(wj);
+            goto done;
+        }
         write_job_do(wj);
         fpr_run_writer *w = wj->w;
         wj->w = NULL;
@@ -912,8 +1087,6 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         if (rc)
             goto done;
         x->open_run = w; /* complete: closed by the next run's writer, or at the end */
-    } else {
-        x->wjob = wj;
     }
     rc = fpr_study_run_copy(keep, &run);
 done:
@@ -1608,7 +1781,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
         fpr_case_free(base);
     base = NULL;
     {
-        int wrc = writer_wait(&x); /* the last run's file */
+        int wrc = writer_stop(&x); /* the last runs' files */
         rc = rc ? rc : wrc;
     }
     if (!rc)
@@ -1695,7 +1868,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
     }
 out:
     {
-        int wrc = writer_wait(&x); /* (joined above unless a step before failed) */
+        int wrc = writer_stop(&x); /* (stopped above unless a step before failed) */
         rc = rc ? rc : wrc;
     }
     if (x.open_run) { /* a finished run's file: kept for a resumed study */
