@@ -319,9 +319,12 @@ void fpr_packed_free(fpr_packed *p)
 struct fpr_run_writer {
     fpr_h5_out o;
     hid_t runs, g;
+    int direct; /* the group is in a results file being filled (not a run file of its own) */
     hsize_t d2[2];
     char path[4096];
 };
+
+static int run_fill(fpr_run_writer *w, const fpr_study_run *run, const fpr_frames *truth);
 
 int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
                          const fpr_study_run *run, const fpr_frames *truth,
@@ -339,7 +342,6 @@ int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
         return rc;
     }
     hid_t g = -1;
-    char *blist = NULL;
     if ((rc = write_header(w->o.f, hdr)))
         goto fail;
     w->runs = H5Gcreate2(w->o.f, "runs", H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
@@ -349,6 +351,21 @@ int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
         rc = fpr_error(FPR_EIO, "%s: cannot create group /runs/%s", path, run->key);
         goto fail;
     }
+    if ((rc = run_fill(w, run, truth)))
+        goto fail;
+    *out = w;
+    return FPR_OK;
+fail:
+    fpr_results_run_abort(w);
+    return rc;
+}
+
+/* The run's attributes and the truth's datasets in its group w->g. */
+static int run_fill(fpr_run_writer *w, const fpr_study_run *run, const fpr_frames *truth)
+{
+    int rc;
+    hid_t g = w->g;
+    char *blist = NULL;
     size_t bl = 1;
     for (size_t i = 0; i < run->nb; i++)
         bl += strlen(run->b[i].name) + 1;
@@ -384,14 +401,7 @@ int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
             rc = dset(g, "fragile_angle", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2,
                       truth->fragile_angle);
     }
-    if (rc)
-        goto fail;
     free(blist);
-    *out = w;
-    return FPR_OK;
-fail:
-    free(blist);
-    fpr_results_run_abort(w);
     return rc;
 }
 
@@ -429,6 +439,10 @@ int fpr_results_run_backend(fpr_run_writer *w, const fpr_study_backend *sb,
 int fpr_results_run_close(fpr_run_writer *w)
 {
     H5Gclose(w->g);
+    if (w->direct) { /* (the results file is committed by its owner) */
+        free(w);
+        return FPR_OK;
+    }
     H5Gclose(w->runs);
     int rc = fpr_h5_commit(&w->o);
     free(w);
@@ -441,6 +455,10 @@ void fpr_results_run_abort(fpr_run_writer *w)
         return;
     if (w->g >= 0)
         H5Gclose(w->g);
+    if (w->direct) { /* the results file is unfinished: its owner aborts it */
+        free(w);
+        return;
+    }
     if (w->runs >= 0)
         H5Gclose(w->runs);
     fpr_h5_abort(&w->o);
@@ -519,6 +537,36 @@ int fpr_results_out_open(const char *out, const fpr_study_results *hdr, fpr_resu
 fail:
     fpr_results_out_abort(r);
     return rc;
+}
+
+int fpr_results_run_open_in(fpr_results_out *r, const fpr_study_run *run,
+                            const fpr_frames *truth, fpr_run_writer **out)
+{
+    *out = NULL;
+    fpr_run_writer *w = fpr_calloc(1, sizeof *w);
+    if (!w)
+        return FPR_ENOMEM;
+    w->runs = -1;
+    w->direct = 1;
+    w->o.f = -1;
+    snprintf(w->path, sizeof w->path, "%s", r->path);
+    if (H5Lexists(r->runs, run->key, H5P_DEFAULT) > 0) {
+        free(w);
+        return fpr_error(FPR_EINTERNAL, "internal check failed: run %s written twice into %s",
+                         run->key, r->path);
+    }
+    w->g = H5Gcreate2(r->runs, run->key, H5P_DEFAULT, fpr_h5_gcpl(), H5P_DEFAULT);
+    if (w->g < 0) {
+        free(w);
+        return fpr_error(FPR_EIO, "%s: cannot create group /runs/%s", r->path, run->key);
+    }
+    int rc = run_fill(w, run, truth);
+    if (rc) {
+        fpr_results_run_abort(w);
+        return rc;
+    }
+    *out = w;
+    return FPR_OK;
 }
 
 int fpr_results_out_add(fpr_results_out *r, const char *input)

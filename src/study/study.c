@@ -613,6 +613,9 @@ static void cmp_thread(cmp_queue *q)
 }
 
 /* ------------------------------------------------------------------ the writer */
+/* Runs of at most this many atoms × samples are written straight into results.h5. */
+static const double DIRECT_RUN_MAX = 20000;
+
 /* A run's file: written after its comparisons, by a thread of its own while the next
  * run computes (on 2 cores the HDF5 writer, ~8 s of a corpus study, otherwise stood
  * alone on one core while the other waited: a small run's file takes longer to write
@@ -629,6 +632,7 @@ typedef struct write_job {
     const char **pending;       /* run files to copy into results.h5 first */
     size_t npending;
     fpr_run_writer *w;          /* the run file, open, once written */
+    int direct;                 /* written straight into results.h5 (no run file) */
     int rc;
     char msg[512];
 } write_job;
@@ -664,11 +668,16 @@ static void write_job_do(write_job *j)
         rc = fpr_results_out_add(x->res, j->pending[k]);
     fpr_run_writer *w = NULL;
     if (!rc)
-        rc = fpr_results_run_open(j->path, &x->hdr, &j->run, j->truth, &w);
+        rc = j->direct ? fpr_results_run_open_in(x->res, &j->run, j->truth, &w)
+                       : fpr_results_run_open(j->path, &x->hdr, &j->run, j->truth, &w);
     for (size_t i = 0; i < x->nb && !rc; i++) {
         rc = fpr_results_run_backend(w, &j->run.b[i], j->tok[i], j->pack[i]);
         fpr_packed_free(j->pack[i]); /* written: its chunks are in the file */
         j->pack[i] = NULL;
+    }
+    if (!rc && j->direct) { /* complete in results.h5: nothing left open */
+        rc = fpr_results_run_close(w);
+        w = NULL;
     }
     if (rc) {
         fpr_results_run_abort(w);
@@ -718,7 +727,7 @@ static void *writer_main(void *arg)
         write_job *j = it->job;
         if (!failed) {
             write_job_do(j);
-            if (!j->rc) /* complete: closed by the next run's writer, or at the end */
+            if (!j->rc && j->w) /* complete: closed by the next run's writer, or at the end */
                 j->x->open_run = j->w;
         }
         pthread_mutex_lock(&q->mu);
@@ -852,8 +861,9 @@ static int run_case(const fpr_case *base, const char *mode, double offset, fpr_c
  * need of it is copied into *keep (so they do not read results.h5 back). */
 static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double offset,
                    const char *key, const char *work_path, const char *work_key,
-                   const char *case_sha, fpr_study_run *keep)
+                   const char *case_sha, fpr_study_run *keep, int *direct)
 {
+    *direct = 0;
     const fpr_study_opts *o = x->o;
     fpr_case *c = NULL;
     int rc = run_case(base, mode, offset, &c);
@@ -1055,12 +1065,18 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
     /* Alone (one job) or with imported rows (read and written after the groups, by
      * this thread), the file is written here; else by the writer thread. */
     int async = !x->nimp && o->jobs > 1;
+    /* A small run goes straight into results.h5: no run file of its own to create,
+     * commit and copy (most of its writing), so a study resumed after an interruption
+     * computes it again (milliseconds). A larger one is kept in DIR/.work/ as before. */
+    wj->direct = async && (double)c->S * (double)c->n_atom <= DIRECT_RUN_MAX;
+    *direct = wj->direct;
     if (async && (rc = writer_submit(x, wj, job_bytes)) != WQ_NO_THREAD) {
         wj = NULL; /* the writer's now (freed by it, also on an error) */
         if (rc)
             goto done;
     } else {
         rc = FPR_OK;
+        wj->direct = *direct = 0;
         if ((rc = writer_wait(x))) { /* (a run file follows the one before) */
             write_job_free(wj);
             goto done;
@@ -1767,12 +1783,13 @@ int fpr_study_run_all(const fpr_study_opts *o)
         /* a run file kept from an interrupted study is read (HDF5) with no writer on */
         if (access(wp, R_OK) == 0)
             rc = writer_wait(&x);
+        int direct = 0; /* written into results.h5 already (no run file to copy) */
         if (!rc && !reusable(wp, &x, wkey, &kept[slot]))
             rc = run_one(&x, base, modes[pr->mi], o->offsets[pr->oi], pr->key, wp, wkey,
-                         pc[pr->ci].sha, &kept[slot]);
+                         pc[pr->ci].sha, &kept[slot], &direct);
         if (!rc && !(work[slot] = fpr_strdup(wp)))
             rc = FPR_ENOMEM;
-        if (!rc)
+        if (!rc && !direct)
             x.pending[x.npending++] = work[slot];
         x.done++;
     }

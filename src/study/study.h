@@ -356,6 +356,11 @@ void fpr_results_run_abort(fpr_run_writer *w);
 typedef struct fpr_results_out fpr_results_out;
 int fpr_results_out_open(const char *out, const fpr_study_results *hdr, fpr_results_out **r);
 int fpr_results_out_add(fpr_results_out *r, const char *input);
+/* A run written straight into r (no run file of its own: fpr_results_run_backend for
+ * its groups, then fpr_results_run_close, which commits nothing; r is committed or
+ * aborted by its owner). */
+int fpr_results_run_open_in(fpr_results_out *r, const fpr_study_run *run,
+                            const fpr_frames *truth, fpr_run_writer **out);
 int fpr_results_out_commit(fpr_results_out *r);
 void fpr_results_out_abort(fpr_results_out *r);
 /* Joins run files (or results.h5 files) into one results.h5, copying every run group. */
