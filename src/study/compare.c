@@ -833,6 +833,8 @@ static int compare_impl(const fpr_case *c, const fpr_frames *tr, const fpr_frame
                 m->unexplained++;
         }
     }
+    if (!rc)
+        rc = fpr_paireval_status(pe); /* (a chain whose preparation failed gave NaN) */
 done:
     if (cfg && b->cfg_free)
         b->cfg_free(cfg);

@@ -47,6 +47,12 @@ struct fpr_paireval {
     double *dbuf;
     int64_t row_slot, row_q;
     int whole_row; /* inside fpr_paireval_count_equal: fill the row's blocks */
+    /* the sample's chains are prepared when first asked about (a comparison asks about
+     * the chains of its mismatching tokens only) */
+    const float *xs;    /* the sample's coordinates */
+    uint8_t *prepared;  /* [n_chains] */
+    int err;            /* a chain's preparation failed (fpr_paireval_status) */
+    char errmsg[512];
 };
 
 enum { DRIVER_COL_BLOCK = 1024 };
@@ -76,8 +82,9 @@ int fpr_paireval_new(const fpr_case *c, const fpr_backend *b0, const char *param
     p->soa = fpr_calloc((size_t)np * 3 + 1, sizeof(float));
     p->views = fpr_calloc((size_t)p->ch.n_chains + 1, sizeof(fpr_chain_view));
     p->aux_off = fpr_calloc((size_t)p->ch.n_chains + 1, sizeof(size_t));
+    p->prepared = fpr_calloc((size_t)p->ch.n_chains + 1, 1);
     p->scratch = fpr_calloc(b->scratch_bytes ? b->scratch_bytes : 1, 1);
-    if (!p->soa || !p->views || !p->aux_off || !p->scratch) {
+    if (!p->soa || !p->views || !p->aux_off || !p->scratch || !p->prepared) {
         rc = FPR_ENOMEM;
         goto fail;
     }
@@ -120,45 +127,59 @@ int fpr_paireval_sample(fpr_paireval *p, int64_t s)
 {
     if (!p->ok)
         return FPR_OK;
-    const fpr_case *c = p->c;
+    p->xs = p->c->x + (size_t)s * (size_t)p->c->n_atom * 3;
+    memset(p->prepared, 0, (size_t)p->ch.n_chains);
+    p->row_slot = p->row_q = -1; /* new coordinates: drop the cached row */
+    return FPR_OK;
+}
+
+/* Chain sl's view in the current sample, prepared on first use (the same view as one
+ * prepared with all the others: a chain's preparation reads only its own atoms). */
+static const fpr_chain_view *view_of(fpr_paireval *p, int64_t sl)
+{
+    fpr_chain_view *v = &p->views[sl];
+    if (p->prepared[sl])
+        return v;
     const fpr_chains *ch = &p->ch;
-    int64_t np = ch->start[ch->n_chains];
-    const float *xs = c->x + (size_t)s * (size_t)c->n_atom * 3;
-    for (int64_t k = 0; k < np; k++) {
-        const float *q = xs + (size_t)ch->members[k] * 3;
+    const int64_t np = ch->start[ch->n_chains], a = ch->start[sl];
+    v->n = ch->start[sl + 1] - a;
+    for (int64_t k = a; k < a + v->n; k++) {
+        const float *q = p->xs + (size_t)ch->members[k] * 3;
         p->soa[k] = q[0];
         p->soa[np + k] = q[1];
         p->soa[2 * np + k] = q[2];
     }
-    p->row_slot = p->row_q = -1; /* new coordinates: drop the cached row */
-    for (int64_t sl = 0; sl < ch->n_chains; sl++) {
-        fpr_chain_view *v = &p->views[sl];
-        int64_t a = ch->start[sl];
-        v->n = ch->start[sl + 1] - a;
-        v->idx = ch->members + a;
-        v->x = p->soa + a;
-        v->y = p->soa + np + a;
-        v->z = p->soa + 2 * np + a;
-        v->chain = ch->chain_ids[sl];
-        v->eps = c->eps;
-        v->aux = p->aux ? p->aux + p->aux_off[sl] : NULL;
-        if (p->b->prepare_chain) {
-            int rc = p->b->prepare_chain(p->b, p->cfg, v);
-            if (rc)
-                return rc;
+    v->idx = ch->members + a;
+    v->x = p->soa + a;
+    v->y = p->soa + np + a;
+    v->z = p->soa + 2 * np + a;
+    v->chain = ch->chain_ids[sl];
+    v->eps = p->c->eps;
+    v->aux = p->aux ? p->aux + p->aux_off[sl] : NULL;
+    if (p->b->prepare_chain) {
+        int rc = p->b->prepare_chain(p->b, p->cfg, v);
+        if (rc && !p->err) {
+            p->err = rc;
+            snprintf(p->errmsg, sizeof p->errmsg, "%s", fpr_errmsg());
         }
     }
-    return FPR_OK;
+    p->prepared[sl] = 1;
+    return v;
+}
+
+int fpr_paireval_status(const fpr_paireval *p)
+{
+    return p && p->err ? fpr_error(p->err, "%s", p->errmsg) : FPR_OK;
 }
 
 int64_t fpr_paireval_count_equal(fpr_paireval *p, int32_t i, double v)
 {
-    if (!p->ok || i < 0 || i >= p->c->n_atom || !isfinite(v))
+    if (!p->ok || !p->xs || i < 0 || i >= p->c->n_atom || !isfinite(v))
         return -1;
     int64_t sl = p->ch.chain_slot[i];
     if (sl < 0)
         return -1;
-    const fpr_chain_view *cv = &p->views[sl];
+    const fpr_chain_view *cv = view_of(p, sl);
     int64_t cnt = 0;
     /* every block through the cache */
     p->whole_row = 1;
@@ -175,12 +196,12 @@ int64_t fpr_paireval_count_equal(fpr_paireval *p, int32_t i, double v)
 
 double fpr_paireval_value(fpr_paireval *p, int32_t i, int32_t j)
 {
-    if (!p->ok || i < 0 || j < 0 || i >= p->c->n_atom || j >= p->c->n_atom)
+    if (!p->ok || !p->xs || i < 0 || j < 0 || i >= p->c->n_atom || j >= p->c->n_atom)
         return NAN;
     int64_t sl = p->ch.chain_slot[i];
     if (sl < 0 || p->ch.chain_slot[j] != sl)
         return NAN;
-    const fpr_chain_view *cv = &p->views[sl];
+    const fpr_chain_view *cv = view_of(p, sl);
     int64_t q = p->ch.pos_in_chain[i], col = p->ch.pos_in_chain[j];
     if (p->row_slot != sl || p->row_q != q) {
         p->row_slot = sl;
@@ -221,6 +242,7 @@ void fpr_paireval_free(fpr_paireval *p)
         p->b->cfg_free(p->cfg);
     fpr_chains_free(&p->ch);
     free(p->views);
+    free(p->prepared);
     free(p->soa);
     free(p->aux);
     free(p->aux_off);

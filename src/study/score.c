@@ -215,6 +215,8 @@ int fpr_score_run(const fpr_case *c, const fpr_frames *truth, fpr_frames *f,
             }
         }
     }
+    if ((rc = fpr_paireval_status(pe))) /* (a chain whose preparation failed gave NaN) */
+        goto done;
     if ((rc = fpr_study_compare_flags(c, truth, f, as, params, jobs, FPR_CMP_ANY_TIE_ORDER,
                                       &sc->m, &sc->tr, NULL)))
         goto done;

@@ -109,7 +109,10 @@ typedef struct fpr_paireval fpr_paireval;
 int fpr_paireval_new(const fpr_case *c, const fpr_backend *b, const char *params,
                      fpr_paireval **out);
 int fpr_paireval_ok(const fpr_paireval *p);
-int fpr_paireval_sample(fpr_paireval *p, int64_t s); /* builds the views of sample s */
+int fpr_paireval_sample(fpr_paireval *p, int64_t s); /* sample s (its chains prepared when asked) */
+/* FPR_OK, or the error of a chain's preparation since fpr_paireval_new (its values were
+ * NaN): a caller checks it before it trusts what it computed. */
+int fpr_paireval_status(const fpr_paireval *p);
 /* Value of pair (i, j) (atoms of one chain, both present); NaN when not evaluable. */
 double fpr_paireval_value(fpr_paireval *p, int32_t i, int32_t j);
 /* How many members j of i's chain (i itself included) have value(i, j) == v exactly;
