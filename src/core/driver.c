@@ -2060,7 +2060,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
     r.blocks[r.nblocks] = nrows;
 
     int64_t np = ch.start[ch.n_chains];
-    soa = fpr_calloc((size_t)np * 3, sizeof(float));
+    soa = fpr_malloc_n((size_t)np * 3 + 1, sizeof(float)); /* every element: fill_soa */
     aux_off = fpr_calloc((size_t)ch.n_chains + 1, sizeof(size_t));
     r.views = fpr_calloc((size_t)ch.n_chains, sizeof(fpr_chain_view));
     if (!soa || !aux_off || !r.views) {

@@ -79,7 +79,7 @@ int fpr_paireval_new(const fpr_case *c, const fpr_backend *b0, const char *param
     if ((rc = fpr_chains_build(c, &p->ch)))
         goto fail;
     int64_t np = p->ch.start[p->ch.n_chains];
-    p->soa = fpr_calloc((size_t)np * 3 + 1, sizeof(float));
+    p->soa = fpr_malloc_n((size_t)np * 3 + 1, sizeof(float)); /* a chain's: view_of */
     p->views = fpr_calloc((size_t)p->ch.n_chains + 1, sizeof(fpr_chain_view));
     p->aux_off = fpr_calloc((size_t)p->ch.n_chains + 1, sizeof(size_t));
     p->prepared = fpr_calloc((size_t)p->ch.n_chains + 1, 1);
