@@ -217,11 +217,11 @@ typedef struct cmp_row {
 
 static const float *X(const cmp_ctx *k, int32_t i) { return k->xs + (size_t)i * 3; }
 
-/* Sets the row of st to the distinct atoms of a[0..n-1] that index the case. */
-static void row_begin(const cmp_ctx *k, int32_t st, const int32_t *a, int n)
+/* Starts the row of st: the distinct atoms of a[0..n-1] that index the case, in order
+ * (q: their coordinates), nothing asked yet. */
+static void row_atoms(const cmp_ctx *k, int32_t st, const int32_t *a, int n, const float **q)
 {
     cmp_row *r = k->row;
-    const float *q[FPR_EXACT_ROW];
     r->st = st;
     r->n = 0;
     memset(r->have_bound, 0, sizeof r->have_bound);
@@ -235,27 +235,25 @@ static void row_begin(const cmp_ctx *k, int32_t st, const int32_t *a, int n)
             r->atom[r->n++] = a[i];
         }
     }
-    fpr_exact_row_set(k->ex, X(k, st), q, r->n);
 }
 
-/* The row of st as row_begin(st, {a, c}) makes it (the distinct picks that index the
- * case), its exact values from the shared part. */
+/* Sets the row of st to the distinct atoms of a[0..n-1] that index the case. */
+static void row_begin(const cmp_ctx *k, int32_t st, const int32_t *a, int n)
+{
+    const float *q[FPR_EXACT_ROW];
+    row_atoms(k, st, a, n, q);
+    fpr_exact_row_set(k->ex, X(k, st), q, k->row->n);
+}
+
+/* The row of st as row_begin(st, {a, c}) makes it, its exact values from the shared
+ * part (saved from that row_begin). */
 static int row_load(const cmp_ctx *k, int32_t st, int32_t a, int32_t c,
                     const fpr_exact_saved *sv)
 {
-    cmp_row *r = k->row;
-    const float *q[FPR_EXACT_SAVED];
-    r->st = st;
-    r->n = 0;
-    memset(r->have_bound, 0, sizeof r->have_bound);
-    memset(r->have_value, 0, sizeof r->have_value);
-    if (a >= 0 && a < k->c->n_atom)
-        r->atom[r->n++] = a;
-    if (c >= 0 && c < k->c->n_atom && !(r->n && r->atom[0] == c))
-        r->atom[r->n++] = c;
-    for (int i = 0; i < r->n; i++)
-        q[i] = X(k, r->atom[i]);
-    return fpr_exact_row_load(k->ex, X(k, st), q, r->n, sv);
+    const float *q[FPR_EXACT_ROW];
+    const int32_t picks[2] = {a, c};
+    row_atoms(k, st, picks, 2, q);
+    return fpr_exact_row_load(k->ex, X(k, st), q, k->row->n, sv);
 }
 
 static int row_slot(const cmp_ctx *k, int32_t st, int32_t a)
@@ -512,8 +510,6 @@ void fpr_cmp_shared_free(fpr_cmp_shared *sh)
     free(sh->truth_row);
     free(sh);
 }
-
-static void row_begin(const cmp_ctx *k, int32_t st, const int32_t *a, int n);
 
 int fpr_cmp_shared_new(const fpr_case *c, const fpr_frames *tr, int jobs, fpr_cmp_shared **out)
 {

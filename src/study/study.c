@@ -496,6 +496,21 @@ out:
     return rc;
 }
 
+/* A run of this shard in the order the study computes it: larger cases first (size:
+ * atoms × samples; 0 for all without the chain memo), then the plan's order. */
+typedef struct exec_run {
+    size_t plan, slot;
+    double size;
+} exec_run;
+
+static int cmp_exec_run(const void *a, const void *b)
+{
+    const exec_run *p = a, *q = b;
+    if (p->size != q->size)
+        return p->size < q->size ? 1 : -1;
+    return (p->slot > q->slot) - (p->slot < q->slot);
+}
+
 /* A run's comparisons (run_one): each thread takes the next one until none is left.
  * Each comparison is serial inside (its sums are the same for any thread count) and
  * touches only its own metrics, token arrays, examples and histograms. The run file is
@@ -511,8 +526,6 @@ typedef struct cmp_queue {
     fpr_study_run *run;
     const fpr_cmp_shared *sh; /* what the comparisons of the run share */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint8_t *done;       /* [nb] comparison i finished (under mu) */
     size_t next;         /* the next comparison to take, in order[] (under mu) */
     size_t *order;       /* [nb] the comparisons, the costliest first */
     int err;             /* the first error (under mu): every thread stops */
@@ -526,7 +539,6 @@ static void cmp_fail(cmp_queue *q, int rc)
         q->err = rc;
         snprintf(q->errmsg, sizeof q->errmsg, "%s", fpr_errmsg());
     }
-    pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -556,34 +568,18 @@ static int cmp_take(cmp_queue *q)
         cmp_fail(q, rc);
         return 0;
     }
-    pthread_mutex_lock(&q->mu);
-    q->done[i] = 1;
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
     return 1;
 }
 
 /* The comparisons in the order they are taken: the costliest first (a comparison costs
  * about its tokens plus some 20 tokens' worth per token whose picks differ from the
  * truth's, whose cause is then worked out), so that the last one to finish is a short
- * one. Each comparison's results do not depend on the order. */
-typedef struct cmp_cost {
-    double cost;
-    size_t i;
-} cmp_cost;
-
-static int cmp_cost_desc(const void *a, const void *b)
-{
-    const cmp_cost *p = a, *q = b;
-    if (p->cost != q->cost)
-        return p->cost < q->cost ? 1 : -1;
-    return (p->i > q->i) - (p->i < q->i);
-}
-
+ * one. Each comparison's results do not depend on the order. Sorted as the runs are
+ * (exec_run: size descending, then index). */
 static int cmp_order(const fpr_case *c, const fpr_frames *tr, fpr_frames *const *fr, size_t nb,
                      size_t **out)
 {
-    cmp_cost *cc = fpr_calloc(nb + 1, sizeof *cc);
+    exec_run *cc = fpr_calloc(nb + 1, sizeof *cc);
     size_t *order = fpr_calloc(nb + 1, sizeof *order);
     if (!cc || !order) {
         free(cc);
@@ -595,12 +591,12 @@ static int cmp_order(const fpr_case *c, const fpr_frames *tr, fpr_frames *const 
         int64_t diff = 0;
         for (int64_t k = 0; k < n; k++)
             diff += fr[i]->a_index[k] != tr->a_index[k] || fr[i]->c_index[k] != tr->c_index[k];
-        cc[i].cost = (double)n + 20.0 * (double)diff;
-        cc[i].i = i;
+        cc[i].size = (double)n + 20.0 * (double)diff;
+        cc[i].slot = i;
     }
-    qsort(cc, nb, sizeof *cc, cmp_cost_desc);
+    qsort(cc, nb, sizeof *cc, cmp_exec_run);
     for (size_t i = 0; i < nb; i++)
-        order[i] = cc[i].i;
+        order[i] = cc[i].slot;
     free(cc);
     *out = order;
     return FPR_OK;
@@ -1012,7 +1008,6 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         qu.tok = tok;
         qu.run = &run;
         pthread_mutex_init(&qu.mu, NULL);
-        pthread_cond_init(&qu.cv, NULL);
         int nthr = o->jobs > 0 ? o->jobs : 1;
         fpr_cmp_shared *sh = NULL;
         int src = fpr_cmp_shared_new(c, truth, nthr, &sh);
@@ -1021,8 +1016,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             snprintf(qu.errmsg, sizeof qu.errmsg, "%s", fpr_errmsg());
         }
         qu.sh = sh;
-        if (!(qu.done = fpr_calloc(x->nb + 1, 1)) ||
-            !(qu.pack = fpr_calloc(x->nb + 1, sizeof *qu.pack)) ||
+        if (!(qu.pack = fpr_calloc(x->nb + 1, sizeof *qu.pack)) ||
             cmp_order(c, truth, fr, x->nb, &qu.order))
             qu.err = FPR_ENOMEM;
         if (!qu.err) {
@@ -1030,11 +1024,9 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
             cmp_thread(&qu);
         }
         fpr_cmp_shared_free(sh);
-        free(qu.done);
         free(qu.order);
         wj->pack = qu.pack; /* the job's now (freed with it) */
         pthread_mutex_destroy(&qu.mu);
-        pthread_cond_destroy(&qu.cv);
         if (qu.err) {
             rc = fpr_error(qu.err, "%s", qu.errmsg);
             write_job_free(wj);
@@ -1293,21 +1285,6 @@ static double run_bytes(const plan_case *p, int all, size_t nb, int jobs)
     return (double)fpr_case_working_set(p->S, p->n_atom, p->n_token) +
            (double)fpr_case_working_set(p->S, p->n_atom, nt) + n * 25.0 +
            (double)nb * n * (73.0 + 17.0) + (jobs > 2 ? (double)(jobs - 2) * na * 16.0 : 0.0);
-}
-
-/* A run of this shard in the order the study computes it: larger cases first (size:
- * atoms × samples; 0 for all without the chain memo), then the plan's order. */
-typedef struct exec_run {
-    size_t plan, slot;
-    double size;
-} exec_run;
-
-static int cmp_exec_run(const void *a, const void *b)
-{
-    const exec_run *p = a, *q = b;
-    if (p->size != q->size)
-        return p->size < q->size ? 1 : -1;
-    return (p->slot > q->slot) - (p->slot < q->slot);
 }
 
 static int cmp_plan_run(const void *a, const void *b)
@@ -1653,7 +1630,7 @@ int fpr_study_run_all(const fpr_study_opts *o)
     for (size_t i = 0; i < nplan; i++)
         if ((int)(plan[i].k % (size_t)o->shard_n) == o->shard_i)
             x.done--;
-    fpr_case *base = NULL;
+    fpr_case *base = NULL, *base_read = NULL; /* the run's case; the one read here (owned) */
     size_t base_ci = (size_t)-1;
     /* the cases the memo's plan read, kept for the runs: at most 64 MiB or 1/16 of the
      * memory limit in all (the corpus: some 30 MB) */
@@ -1754,22 +1731,20 @@ int fpr_study_run_all(const fpr_study_opts *o)
     for (size_t q = 0; q < nslot && !rc; q++) {
         const size_t slot = order[q].slot;
         const plan_run *pr = &plan[order[q].plan];
-        if (base_ci != pr->ci && kept_case && kept_case[pr->ci]) {
-            if (base_ci != (size_t)-1 && !(kept_case && kept_case[base_ci]))
-                fpr_case_free(base);
-            base = kept_case[pr->ci]; /* read (and its SHA-256 checked) by the plan */
-            base_ci = pr->ci;
-        }
         if (base_ci != pr->ci) {
-            if (!(base_ci != (size_t)-1 && kept_case && kept_case[base_ci]))
-                fpr_case_free(base);
-            base = NULL;
+            fpr_case_free(base_read);
+            base_read = NULL;
             base_ci = pr->ci;
+            /* kept: read (and its SHA-256 checked) by the plan */
+            base = kept_case[pr->ci];
+        }
+        if (!base) {
             char sha[65];
             if ((rc = writer_wait(&x)) || /* HDF5: one thread at a time */
-                (rc = fpr_case_read(cases[pr->ci], &base)) ||
+                (rc = fpr_case_read(cases[pr->ci], &base_read)) ||
                 (rc = file_sha256(cases[pr->ci], sha)))
                 break;
+            base = base_read;
             if (strcmp(sha, pc[pr->ci].sha) != 0) {
                 rc = fpr_error(FPR_EINVAL, "%s: the file changed while the study ran (its "
                                "SHA-256 differs from the plan's); rerun the study", cases[pr->ci]);
@@ -1794,9 +1769,8 @@ int fpr_study_run_all(const fpr_study_opts *o)
         x.done++;
     }
     free(order);
-    if (base_ci != (size_t)-1 && !(kept_case && kept_case[base_ci]))
-        fpr_case_free(base);
-    base = NULL;
+    fpr_case_free(base_read);
+    base = base_read = NULL;
     {
         int wrc = writer_stop(&x); /* the last runs' files */
         rc = rc ? rc : wrc;
