@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "backends/matmul_common.h"
 
 static uint64_t g_seed;
 
@@ -758,6 +759,70 @@ static void test_tf32_pins(void **state)
     assert_null(cfg);
 }
 
+/* The operand reduction of matmul_tf32, matmul_bf16 and matmul_bf16x3 (mm_round, one
+ * branch-free formula for the three modes) against MPFR rounding the same float32 to 11
+ * and 8 significant bits: round=zero as MPFR_RNDZ, round=nearest_even as MPFR_RNDN,
+ * round=nearest_away as the nearer of MPFR_RNDZ and MPFR_RNDA, the latter on a tie.
+ * Random normal encodings of both signs, a quarter of them exactly halfway between two
+ * reduced values and a quarter one unit either side of halfway (what a branch on the
+ * dropped bits could get wrong). Subnormals are left out: there the encoding's fixed
+ * quantum, which is what a bit-level conversion rounds to, is not `bits` significant
+ * bits; validated coordinates and their norms do not reach them. */
+static void test_operand_rounding(void **state)
+{
+    (void)state;
+    static const int bits_of[2] = {11, 8};
+    static const int modes[3] = {MM_ROUND_ZERO, MM_ROUND_NEAREST_AWAY, MM_ROUND_NEAREST_EVEN};
+    uint64_t rs = g_seed ^ 0x9e3779b97f4a7c15ull;
+    mpfr_t x, z, a;
+    mpfr_inits2(24, x, z, a, (mpfr_ptr)0);
+    long checked = 0;
+    for (int bi = 0; bi < 2; bi++)
+        for (int mi = 0; mi < 3; mi++) {
+            const int bits = bits_of[bi], mode = modes[mi], drop = 24 - bits;
+            const mm_rnd rd = mm_rnd_of(bits, mode);
+            const uint32_t half = 1u << (drop - 1), low = (1u << drop) - 1;
+            for (int i = 0; i < 100000; i++) {
+                rs = rs * 6364136223846793005ull + 1442695040888963407ull;
+                uint32_t u = (uint32_t)(rs >> 32);
+                if (i % 4 == 1)
+                    u = (u & ~low) | half;
+                else if (i % 4 == 2)
+                    u = (u & ~low) | (half + ((rs >> 7) & 1 ? 1u : -1u));
+                uint32_t e = (u >> 23) & 0xffu;
+                if (e == 0 || e == 0xffu) /* subnormal, zero, inf, NaN: a normal exponent */
+                    u = (u & ~(0xffu << 23)) | ((1u + (uint32_t)(rs >> 9) % 254u) << 23);
+                float v;
+                memcpy(&v, &u, sizeof v);
+                mpfr_set_prec(x, 24); /* the last iteration rounded x to `bits` */
+                mpfr_set_prec(z, 24);
+                mpfr_set_prec(a, 24);
+                mpfr_set_flt(x, v, MPFR_RNDN); /* exact: 24 bits */
+                float want;
+                if (mode == MM_ROUND_NEAREST_AWAY) {
+                    mpfr_set(z, x, MPFR_RNDN);
+                    mpfr_set(a, x, MPFR_RNDN);
+                    mpfr_prec_round(z, bits, MPFR_RNDZ);
+                    mpfr_prec_round(a, bits, MPFR_RNDA);
+                    double dz = fabs((double)v - mpfr_get_d(z, MPFR_RNDN));
+                    double da = fabs(mpfr_get_d(a, MPFR_RNDN) - (double)v);
+                    want = mpfr_get_flt(dz < da ? z : a, MPFR_RNDN);
+                } else {
+                    mpfr_prec_round(x, bits, mode == MM_ROUND_ZERO ? MPFR_RNDZ : MPFR_RNDN);
+                    want = mpfr_get_flt(x, MPFR_RNDN);
+                }
+                float got = mm_round(v, rd);
+                if (memcmp(&got, &want, sizeof got) != 0)
+                    fail_msg("operand rounding to %d bits, mode %d: %a -> %a, MPFR %a (seed %llu)",
+                             bits, mode, (double)v, (double)got, (double)want,
+                             (unsigned long long)g_seed);
+                checked++;
+            }
+        }
+    mpfr_clears(x, z, a, (mpfr_ptr)0);
+    assert_int_equal(checked, 600000);
+}
+
 /* cdist_direct's three arithmetics on one pair where they all differ (values worked
  * out independently in numpy float32: squares, then (s0+s1)+s2 for the CPU kernel
  * without FMA, (s0+s2)+s1 for the CUDA block reduction, and the fused
@@ -803,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_cdist_direct_orders),
         cmocka_unit_test(test_tf32_pins),
+        cmocka_unit_test(test_operand_rounding),
         cmocka_unit_test(test_conformance),
         cmocka_unit_test(test_chunked_bit_identical),
         cmocka_unit_test(test_matmul_comp_picks),

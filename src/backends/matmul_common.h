@@ -111,23 +111,35 @@ static inline void mm_cfg_free(void *cfg) { free(cfg); }
 /* Rounds a float32 to `bits` significant bits (11 = TF32, 8 = bfloat16), exponent range
  * unchanged (both formats share float32's 8-bit exponent), by integer arithmetic on the
  * encoding: exact, and the same on every platform. Inf/NaN never occur (validated
- * coordinates are finite and |x| is far below overflow). */
-static inline float mm_reduce(float v, int bits, int mode)
+ * coordinates are finite and |x| is far below overflow). With d = 24 − bits dropped
+ * bits, h = 2^(d−1) and the kept part's last bit l, the encoding u becomes
+ * (u + add + (l & lsb)) with the low d bits cleared: a carry out of the dropped bits
+ * rounds the magnitude up, and carries into the exponent correctly:
+ *   nearest even: add = h − 1, lsb = 1 (up iff low > h, or low = h and l = 1);
+ *   nearest away: add = h,     lsb = 0 (up iff low ≥ h);
+ *   zero:         add = 0,     lsb = 0 (truncation).
+ * One formula for every mode, without branches, so the array loop vectorizes. */
+typedef struct mm_rnd {
+    uint32_t keep, add, lsb;
+    int drop;
+} mm_rnd;
+
+static inline mm_rnd mm_rnd_of(int bits, int mode)
+{
+    mm_rnd r;
+    r.drop = 24 - bits;
+    r.keep = ~((1u << r.drop) - 1);
+    const uint32_t half = 1u << (r.drop - 1);
+    r.add = mode == MM_ROUND_NEAREST_EVEN ? half - 1 : mode == MM_ROUND_NEAREST_AWAY ? half : 0;
+    r.lsb = mode == MM_ROUND_NEAREST_EVEN ? 1u : 0u;
+    return r;
+}
+
+static inline float mm_round(float v, mm_rnd r)
 {
     uint32_t u;
     memcpy(&u, &v, sizeof u);
-    const int drop = 24 - bits;
-    const uint32_t mask = (1u << drop) - 1;
-    const uint32_t half = 1u << (drop - 1);
-    uint32_t low = u & mask;
-    u &= ~mask;
-    if (mode == MM_ROUND_NEAREST_AWAY) {
-        if (low >= half)
-            u += 1u << drop; /* carries into the exponent correctly */
-    } else if (mode == MM_ROUND_NEAREST_EVEN) {
-        if (low > half || (low == half && (u >> drop) & 1u))
-            u += 1u << drop;
-    }
+    u = (u + r.add + ((u >> r.drop) & r.lsb)) & r.keep;
     memcpy(&v, &u, sizeof v);
     return v;
 }
@@ -201,19 +213,28 @@ static inline void mm_fill_f32(mm_aux *m, const fpr_chain_view *cv)
 /* Reduces every GEMM operand to `bits` significant bits (TF32: 11, bf16: 8). With
  * `with_lo` (bf16x3) the operand v becomes hi + lo, hi = reduce(v), lo = reduce(v − hi)
  * (v − hi is exact in float32: it is v's own low bits). The ones stay exact. */
+static inline void mm_reduce_array(float *restrict v, float *restrict lo, int64_t n, mm_rnd r)
+{
+    if (lo) {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float hi = mm_round(v[j], r);
+            lo[j] = mm_round(v[j] - hi, r);
+            v[j] = hi;
+        }
+    } else {
+        #pragma omp simd
+        for (int64_t j = 0; j < n; j++)
+            v[j] = mm_round(v[j], r);
+    }
+}
+
 static inline void mm_reduce_operands(mm_aux *m, int bits, int mode, int with_lo)
 {
+    const mm_rnd r = mm_rnd_of(bits, mode);
     for (int k = 0; k < 5; k++) {
-        for (int64_t j = 0; j < m->n; j++) {
-            float a = m->a[k][j], b = m->b[k][j];
-            float ah = mm_reduce(a, bits, mode), bh = mm_reduce(b, bits, mode);
-            m->a[k][j] = ah;
-            m->b[k][j] = bh;
-            if (with_lo) {
-                m->alo[k][j] = mm_reduce(a - ah, bits, mode);
-                m->blo[k][j] = mm_reduce(b - bh, bits, mode);
-            }
-        }
+        mm_reduce_array(m->a[k], with_lo ? m->alo[k] : NULL, m->n, r);
+        mm_reduce_array(m->b[k], with_lo ? m->blo[k] : NULL, m->n, r);
     }
 }
 
@@ -362,6 +383,72 @@ static inline void mm_eval_dot5_sq(const mm_cfg *c, const mm_aux *m, int64_t q, 
  * after it in index is only counted (eq3). Other orders, acc=tc and the scalar level go
  * through eval_sq in blocks and fpr_top3_scan_sq_f32: the same values either way. */
 #ifdef FPR_HAVE_X86_SIMD
+/* A fused scan's view of a row's third: its limits as lanes (fpr_top3_sq_limits) and,
+ * with a full top-3, the third's index (lanes equal to the third and after it in index
+ * only count: eq3). */
+typedef struct mm_lim {
+    float lo, hi;
+    __m256 vlo, vhi;
+    __m256i i2;
+} mm_lim;
+
+__attribute__((target("avx2,fma"))) static inline void mm_lim_index(const fpr_top3 *t, mm_lim *L)
+{
+    L->i2 = _mm256_set1_epi32(t->n == 3 ? t->idx[2] : INT32_MAX);
+}
+
+__attribute__((target("avx2,fma"))) static inline void mm_lim_set(fpr_top3 *t, mm_lim *L)
+{
+    fpr_top3_sq_limits(t, &L->lo, &L->hi);
+    L->vlo = _mm256_set1_ps(L->lo);
+    L->vhi = _mm256_set1_ps(L->hi);
+    mm_lim_index(t, L);
+}
+
+/* Offers the unclamped sums s0, s1 of columns idx[0..15] to t. The clamp max(s, 0)
+ * passes hi exactly when !(s > hi): hi ≥ 0 always, and a NaN sum, which max_ps turns
+ * into 0, passes too. So the usual lane group is rejected before the clamp, which only
+ * the groups that pass need. */
+__attribute__((target("avx2,fma"))) static inline void mm_offer16(fpr_top3 *t, __m256 s0, __m256 s1,
+                                                                 const int32_t *idx, mm_lim *L)
+{
+    __m256 l0 = _mm256_cmp_ps(s0, L->vhi, _CMP_NGT_UQ), l1 = _mm256_cmp_ps(s1, L->vhi, _CMP_NGT_UQ);
+    unsigned m = (unsigned)_mm256_movemask_ps(l0) | (unsigned)_mm256_movemask_ps(l1) << 8;
+    if (!m)
+        return;
+    const __m256 zero = _mm256_setzero_ps();
+    s0 = _mm256_max_ps(s0, zero);
+    s1 = _mm256_max_ps(s1, zero);
+    /* e: equal to the third (lo <= s <= hi) and after it (idx > idx[2]) */
+    __m256 e0 = _mm256_and_ps(
+        _mm256_and_ps(l0, _mm256_cmp_ps(s0, L->vlo, _CMP_GE_OQ)),
+        _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)idx), L->i2)));
+    __m256 e1 = _mm256_and_ps(
+        _mm256_and_ps(l1, _mm256_cmp_ps(s1, L->vlo, _CMP_GE_OQ)),
+        _mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)(idx + 8)), L->i2)));
+    unsigned e = (unsigned)_mm256_movemask_ps(e0) | (unsigned)_mm256_movemask_ps(e1) << 8;
+    if (!(m & ~e)) {
+        t->eq3 += __builtin_popcount(e);
+        return;
+    }
+    float sv[16];
+    _mm256_storeu_ps(sv, s0);
+    _mm256_storeu_ps(sv + 8, s1);
+    if (fpr_top3_offer_lanes_sq(t, sv, idx, m))
+        mm_lim_set(t, L);
+    else
+        mm_lim_index(t, L);
+}
+
+/* The scalar tail of a fused scan: the clamped sum s of column idx offered to t. */
+static inline void mm_offer1(fpr_top3 *t, float s, int32_t idx, mm_lim *L)
+{
+    s = s > 0.0f ? s : 0.0f;
+    if (s <= L->hi && fpr_top3_offer_sq(t, s, idx))
+        mm_lim_set(t, L);
+}
+
 __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const float a[4],
                                                              const float *b0, const float *b1,
                                                              const float *b2, const float *b4,
@@ -369,14 +456,9 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
                                                              fpr_top3 *t)
 {
     const __m256 a0 = _mm256_set1_ps(a[0]), a1 = _mm256_set1_ps(a[1]),
-                 a2 = _mm256_set1_ps(a[2]), a3 = _mm256_set1_ps(a[3]),
-                 zero = _mm256_setzero_ps();
-    float lo, hi;
-    fpr_top3_sq_limits(t, &lo, &hi);
-    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-    /* lanes equal to the third and after it in index only count (eq3): with a full
-     * top-3 they are counted by masks; any other passing lane takes the slow path */
-    __m256i i2 = _mm256_set1_epi32(t->n == 3 ? t->idx[2] : INT32_MAX);
+                 a2 = _mm256_set1_ps(a[2]), a3 = _mm256_set1_ps(a[3]);
+    mm_lim L;
+    mm_lim_set(t, &L);
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
         __m256 s0, s1;
@@ -399,38 +481,7 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
         s1 = _mm256_add_ps(s1, a3);
         s0 = _mm256_add_ps(s0, _mm256_loadu_ps(b4 + j));
         s1 = _mm256_add_ps(s1, _mm256_loadu_ps(b4 + j + 8));
-        /* The clamp max(s, 0) passes hi exactly when !(s > hi): hi ≥ 0 always, and a
-         * NaN sum, which max_ps turns into 0, passes too. So the usual lane group is
-         * rejected before the clamp, which only the groups that pass need. */
-        __m256 l0 = _mm256_cmp_ps(s0, vhi, _CMP_NGT_UQ), l1 = _mm256_cmp_ps(s1, vhi, _CMP_NGT_UQ);
-        unsigned m = (unsigned)_mm256_movemask_ps(l0) | (unsigned)_mm256_movemask_ps(l1) << 8;
-        if (!m)
-            continue;
-        s0 = _mm256_max_ps(s0, zero);
-        s1 = _mm256_max_ps(s1, zero);
-        /* e: equal to the third (lo <= s <= hi) and after it (idx > idx[2]) */
-        __m256 e0 = _mm256_and_ps(
-            _mm256_and_ps(l0, _mm256_cmp_ps(s0, vlo, _CMP_GE_OQ)),
-            _mm256_castsi256_ps(
-                _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)(idx + j)), i2)));
-        __m256 e1 = _mm256_and_ps(
-            _mm256_and_ps(l1, _mm256_cmp_ps(s1, vlo, _CMP_GE_OQ)),
-            _mm256_castsi256_ps(
-                _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)(idx + j + 8)), i2)));
-        unsigned e = (unsigned)_mm256_movemask_ps(e0) | (unsigned)_mm256_movemask_ps(e1) << 8;
-        if (!(m & ~e)) {
-            t->eq3 += __builtin_popcount(e);
-            continue;
-        }
-        float sv[16];
-        _mm256_storeu_ps(sv, s0);
-        _mm256_storeu_ps(sv + 8, s1);
-        if (fpr_top3_offer_lanes_sq(t, sv, idx + j, m)) {
-            fpr_top3_sq_limits(t, &lo, &hi);
-            vlo = _mm256_set1_ps(lo);
-            vhi = _mm256_set1_ps(hi);
-        }
-        i2 = _mm256_set1_epi32(t->n == 3 ? t->idx[2] : INT32_MAX);
+        mm_offer16(t, s0, s1, idx + j, &L);
     }
     for (; j < n; j++) {
         float s;
@@ -444,9 +495,7 @@ __attribute__((target("avx2,fma"))) static void mm_scan_avx2(int fma, const floa
         }
         s = s + a[3];
         s = s + b4[j];
-        s = s > 0.0f ? s : 0.0f;
-        if (s <= hi && fpr_top3_offer_sq(t, s, idx[j]))
-            fpr_top3_sq_limits(t, &lo, &hi);
+        mm_offer1(t, s, idx[j], &L);
     }
 }
 #endif
