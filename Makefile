@@ -11,8 +11,8 @@ BUILD   ?= build
 CC      ?= cc
 PYTHON  := /usr/bin/python3
 
-PKGS    := mpfr gmp hdf5-serial jansson nettle zlib cmocka
-DEBS    := libmpfr-dev libgmp-dev libhdf5-dev libjansson-dev nettle-dev zlib1g-dev libcmocka-dev pkg-config \
+PKGS    := mpfr gmp hdf5-serial jansson nettle libdeflate cmocka
+DEBS    := libmpfr-dev libgmp-dev libhdf5-dev libjansson-dev nettle-dev libdeflate-dev libcmocka-dev pkg-config \
            hdf5-tools
 PYDEBS  := python3-gemmi python3-h5py python3-numpy
 
@@ -45,7 +45,7 @@ WERROR  ?=
 
 # Expanded only when a recipe runs, i.e. after the deps stamp has installed them.
 DEPCFLAGS = $(shell pkg-config --cflags $(PKGS))
-DEPLIBS   = $(shell pkg-config --libs mpfr gmp hdf5-serial jansson nettle zlib)
+DEPLIBS   = $(shell pkg-config --libs mpfr gmp hdf5-serial jansson nettle libdeflate)
 TESTLIBS  = $(shell pkg-config --libs cmocka)
 CFLAGS_ALL = $(WARN) $(WERROR) $(OPT) $(VECFLAGS) $(ARCH) $(FPFLAGS) -fopenmp -D_POSIX_C_SOURCE=200809L \
              -Isrc $(DEPCFLAGS) $(EXTRA)

@@ -1,7 +1,9 @@
 /* test_results.c — run files written with the per-token arrays filtered ahead of the
  * write (fpr_results_pack: shuffle + deflate in the comparing thread, direct chunk
- * writes) hold exactly what the HDF5 pipeline's own write gives: every dataset's
- * values, its layout, chunk shape, filters, each chunk's stored size and filter mask,
+ * writes) hold what the HDF5 pipeline's own write gives: every dataset's values, its
+ * layout, chunk shape and filters; each chunk no more than 5% larger than zlib's (the
+ * compressor is libdeflate's, so the bytes differ), stored unfiltered (mask bit 1)
+ * only where zlib could not shrink it by 5% either,
  * on arrays that are all zero, small (compact), compressible, incompressible (random
  * bytes: deflate output a little larger than the chunk) and chunked along S with a
  * partial last chunk. */
@@ -79,7 +81,7 @@ static void same_files(const char *a, const char *b, int64_t S, int64_t nt, int 
     assert_true(fa >= 0 && fb >= 0);
     size_t n = (size_t)(S * nt);
     unsigned char *va = malloc(n * 4), *vb = malloc(n * 4);
-    int chunked = 0;
+    int chunked = 0, unfiltered = 0, deflated = 0;
     for (int g = 0; g < 2; g++)
         for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
             char p[128];
@@ -103,6 +105,7 @@ static void same_files(const char *a, const char *b, int64_t S, int64_t nt, int 
                 assert_int_equal(H5Pget_chunk(pb, 2, cb), 2);
                 assert_true(ca[0] == cb[0] && ca[1] == cb[1]);
                 chunked += ca[0] < (hsize_t)S && S % (int64_t)ca[0] != 0; /* a partial chunk */
+                const hsize_t chunk_bytes = ca[0] * ca[1] * el;
                 hsize_t nch = 0;
                 hid_t sp = H5Dget_space(db);
                 assert_true(H5Dget_num_chunks(db, sp, &nch) >= 0);
@@ -112,7 +115,12 @@ static void same_files(const char *a, const char *b, int64_t S, int64_t nt, int 
                     hsize_t sza = 0, szb = 0, off[2];
                     assert_true(H5Dget_chunk_info(da, sp, c, off, &ma, &ad, &sza) >= 0);
                     assert_true(H5Dget_chunk_info(db, sp, c, off, &mb, &ad, &szb) >= 0);
-                    if (ma != mb || sza != szb)
+                    int size_ok = szb <= sza + sza / 20 + 64;
+                    int mask_ok = mb == 0 || (mb == 2u && szb == chunk_bytes &&
+                                              sza >= chunk_bytes - chunk_bytes / 20);
+                    unfiltered += mb == 2u;
+                    deflated += mb == 0;
+                    if (!size_ok || !mask_ok)
                         fail_msg("%s chunk %llu: mask %u/%u, %llu/%llu bytes", p,
                                  (unsigned long long)c, ma, mb, (unsigned long long)sza,
                                  (unsigned long long)szb);
@@ -129,8 +137,10 @@ static void same_files(const char *a, const char *b, int64_t S, int64_t nt, int 
     free(vb);
     H5Fclose(fa);
     H5Fclose(fb);
-    if (want_partial) /* the cases the test is for were met */
+    if (want_partial) { /* the cases the test is for were met */
         assert_true(chunked > 0);
+        assert_true(unfiltered > 0 && deflated > 0);
+    }
 }
 
 static void test_packed_equals_pipeline(void **state)
