@@ -366,6 +366,57 @@ static void assert_tok_equal(const fpr_token_results *a, const fpr_token_results
     assert_memory_equal(a->disp_c, b->disp_c, n * sizeof(float));
 }
 
+/* fpr_hist_add bins by a table of edges, the formula only near an edge: the same bin
+ * as the formula (fpr_hist_bin_of) for every double within 4000 ulps of every edge,
+ * at the range's ends and subnormals, and for 200,000 log-uniform values. */
+static int hist_bin_added(double v)
+{
+    fpr_hist h;
+    memset(&h, 0, sizeof h);
+    fpr_hist_add(&h, v);
+    for (int k = 0; k < FPR_HIST_BINS; k++)
+        if (h.bin[k])
+            return k;
+    return -1;
+}
+
+static void check_bin(double v)
+{
+    int got = hist_bin_added(v), want = fpr_hist_bin_of(v);
+    if (got != want)
+        fail_msg("histogram bin of %a: %d by the table, %d by the formula", v, got, want);
+}
+
+static void test_hist_bins(void **state)
+{
+    (void)state;
+    long n = 0;
+    for (int k = 1; k < FPR_HIST_BINS; k++) {
+        const double e = pow(10.0, FPR_HIST_LO + k * FPR_HIST_W);
+        double lo = e, hi = e;
+        for (int u = 0; u < 4000; u++) {
+            lo = nextafter(lo, 0.0);
+            hi = nextafter(hi, INFINITY);
+            check_bin(lo);
+            check_bin(hi);
+            n += 2;
+        }
+        check_bin(e);
+        /* the formula steps here: the bins on both sides are met */
+        assert_int_equal(fpr_hist_bin_of(nextafter(e, 0.0) * (1 - 1e-9)), k - 1);
+        assert_int_equal(fpr_hist_bin_of(e * (1 + 1e-9)), k);
+    }
+    const double ends[] = {0x1p-1074, 0x1p-1022, 1e-300, 1e-17, 1.0, 1e34, 0x1.fffffffffffffp+1023,
+                           INFINITY};
+    for (size_t i = 0; i < sizeof ends / sizeof *ends; i++)
+        check_bin(ends[i]);
+    tu_rng r = {20261201};
+    for (int i = 0; i < 200000; i++)
+        check_bin(pow(10.0, tu_uniform_f(&r, -20.0f, 2.0f) + tu_uniform_f(&r, 0.0f, 1e-3f)));
+    assert_int_equal(hist_bin_added(0.0), -1);
+    assert_true(n == 2L * 4000 * (FPR_HIST_BINS - 1));
+}
+
 /* The comparison with the run's shared part (chains, spans, the truth picks' exact
  * rows) gives every metric and per-token field of the comparison without it, on real
  * cases, atomized, far from the origin (loose backends mismatch there), for backends
@@ -451,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_check_gate),
         cmocka_unit_test(test_degenerate_valid_matches_frames),
         cmocka_unit_test(test_shared_equals_own),
+        cmocka_unit_test(test_hist_bins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
  * bound(lo) + bound(hi). A mismatch with no inversion (the backend's top-3
  * contradicts its own pairwise values) is `inconsistent`: always a bug. */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "study/study.h"
@@ -93,6 +94,31 @@ void fpr_metrics_add(fpr_metrics *acc, const fpr_metrics *m)
     }
 }
 
+/* The bin of v > 0 is floor((log10(v) − LO)/W), clamped to the bins. Taken from the
+ * edges 10^(LO + kW) instead, except within a relative 2^-30 of an edge, where the
+ * formula itself decides: the formula's step from bin k−1 to k lies where log10(v)
+ * + 17 crosses LO + kW + 17 (one rounding, and libm's log10 within a few ulps: a
+ * relative shift of v below 1e-13), far inside that band, so both give the same bin
+ * for every v. tests/test_study.c checks them against each other around every edge. */
+static double g_hist_edge[FPR_HIST_BINS]; /* [0] unused */
+static pthread_once_t g_hist_once = PTHREAD_ONCE_INIT;
+
+static void hist_edges(void)
+{
+    for (int k = 1; k < FPR_HIST_BINS; k++)
+        g_hist_edge[k] = pow(10.0, FPR_HIST_LO + k * FPR_HIST_W);
+}
+
+int fpr_hist_bin_of(double v)
+{
+    double k = floor((log10(v) - FPR_HIST_LO) / FPR_HIST_W);
+    if (k < 0)
+        k = 0;
+    if (k > FPR_HIST_BINS - 1)
+        k = FPR_HIST_BINS - 1;
+    return (int)k;
+}
+
 void fpr_hist_add(fpr_hist *h, double v)
 {
     if (!(v > 0)) {
@@ -100,12 +126,20 @@ void fpr_hist_add(fpr_hist *h, double v)
             h->zero++;
         return;
     }
-    double k = floor((log10(v) - FPR_HIST_LO) / FPR_HIST_W);
-    if (k < 0)
-        k = 0;
-    if (k > FPR_HIST_BINS - 1)
-        k = FPR_HIST_BINS - 1;
-    h->bin[(int)k]++;
+    pthread_once(&g_hist_once, hist_edges);
+    int lo = 0, hi = FPR_HIST_BINS - 1; /* the last k with k = 0 or edge[k] <= v */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (g_hist_edge[mid] <= v)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    int k = lo;
+    if ((k > 0 && v < g_hist_edge[k] * (1 + 0x1p-30)) ||
+        (k + 1 < FPR_HIST_BINS && v > g_hist_edge[k + 1] * (1 - 0x1p-30)))
+        k = fpr_hist_bin_of(v);
+    h->bin[k]++;
 }
 
 void fpr_disp_hist_add(fpr_disp_hist *h, double v)
@@ -346,6 +380,25 @@ static double value_of(const cmp_ctx *k, int32_t st, int32_t j)
 static int ranks_before(double v1, int32_t i1, double v2, int32_t i2)
 {
     return v1 < v2 || (v1 == v2 && i1 < i2);
+}
+
+/* The largest |a_q − b_q| of a frame's 9 coordinates, +inf where two differ without a
+ * positive difference (a NaN). Each d is +0 or above and never NaN, so the largest is
+ * taken on the encodings, which order non-negative floats as their values do: the
+ * same value as a running float max, in a loop the compiler vectorises. */
+static float phi_change(const float *restrict a, const float *restrict b)
+{
+    uint32_t m = 0;
+    for (int q = 0; q < 9; q++) {
+        float d = fabsf(a[q] - b[q]);
+        d = a[q] != b[q] && !(d > 0) ? INFINITY : d;
+        uint32_t u;
+        memcpy(&u, &d, sizeof u);
+        m = u > m ? u : m;
+    }
+    float r;
+    memcpy(&r, &m, sizeof r);
+    return r;
 }
 
 /* The atom ranked first in a row: the query atom itself unless it sits at rank 1 or 2
@@ -654,13 +707,7 @@ static int compare_impl(const fpr_case *c, const fpr_frames *tr, const fpr_frame
         for (int64_t t = 0; t < c->n_token; t++) {
             int64_t o = s * c->n_token + t;
             /* phi and the valid mask, every token */
-            float dmax = 0;
-            for (int q = 0; q < 9; q++) {
-                float d = fabsf(f->phi[o * 9 + q] - tr->phi[o * 9 + q]);
-                if (f->phi[o * 9 + q] != tr->phi[o * 9 + q] && !(d > 0))
-                    d = INFINITY;
-                dmax = d > dmax ? d : dmax;
-            }
+            float dmax = phi_change(f->phi + o * 9, tr->phi + o * 9);
             tok->phi_change[o] = dmax;
             if (dmax > 0) {
                 m->phi_changed++;

@@ -89,6 +89,8 @@ typedef struct fpr_hist {
     int64_t bin[FPR_HIST_BINS];
 } fpr_hist;
 void fpr_hist_add(fpr_hist *h, double v);
+/* The bin fpr_hist_add gives v > 0: floor((log10(v) − FPR_HIST_LO) / FPR_HIST_W), clamped. */
+int fpr_hist_bin_of(double v);
 /* Displacements (Å) of changed frame atoms in bins of 1/100 Å; the last bin takes
  * everything from 40.95 Å up. The median the report prints is read from it. */
 enum { FPR_DISP_BINS = 4096 };
