@@ -11,6 +11,8 @@
 #include "internal.h"
 
 enum { COL_BLOCK = 1024, DEFAULT_ROW_BLOCK = 16, SEED_WINDOW = 32 };
+/* A search of fewer brute-force pairs than this runs on one thread (about 0.1 ms). */
+static const double SERIAL_PAIRS = 262144;
 
 void fpr_run_opts_init(fpr_run_opts *o)
 {
@@ -2157,6 +2159,13 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
 
     float inf_f = (float)c->inf;
     double inf_value = b->precision == FPR_PREC_F32 ? (double)inf_f : c->inf;
+    /* Brute-force pairs of one sample's search: below SERIAL_PAIRS the search runs on
+     * the calling thread (waking a sleeping thread costs more than the search). The
+     * threads change nothing in the result, only the time. */
+    double search_pairs = 0;
+    for (int64_t i = 0; i < nrows; i++)
+        if (r.rows[i].slot >= 0)
+            search_pairs += (double)(ch.start[r.rows[i].slot + 1] - ch.start[r.rows[i].slot]);
     for (int64_t s = 0; s < c->S && rc == FPR_OK; s++) {
         if ((rc = build_views(c, b, cfg, &ch, s, soa, aux, aux_off, r.views, jobs)))
             break;
@@ -2196,7 +2205,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             grid_row_order(&r);
         int err = FPR_OK;
         char errmsg[512] = "";
-#pragma omp parallel for schedule(dynamic, 1) num_threads(jobs)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(jobs) if (search_pairs > SERIAL_PAIRS)
         for (int64_t blk = 0; blk < r.nblocks; blk++) {
             int tid = 0;
 #ifdef _OPENMP
