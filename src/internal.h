@@ -127,6 +127,10 @@ void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms);
  * resets it). */
 void fpr_grid_test_seed_blocks(int on);
 int64_t fpr_grid_test_seed_rows(void);
+/* Tests only, likewise: with always = 1 every search runs with the threads asked for,
+ * also below the size that runs on the calling thread (so tests of small cases with
+ * jobs = 2 still share the work between threads); 0 restores that size. */
+void fpr_driver_test_threads(int always);
 
 /* The study's memo of chain searches (src/core/memo.c). The rows of one chain and
  * sample, in ascending chain position: pos[n], and each row's top-3 with its indices

@@ -375,20 +375,27 @@ static void test_samples(void **state)
     fpr_case_free(c);
 }
 
+/* A generated all-atomized protein of `atoms` atoms in `chains` chains (seed: tu_seed). */
+static fpr_case *all_atomized_protein(int64_t atoms, int chains, uint64_t seed)
+{
+    fpr_gen_opts o;
+    fpr_gen_opts_init(&o);
+    o.atoms = atoms;
+    o.chains = chains;
+    o.atomize_all = 1;
+    o.seed = tu_seed(seed);
+    fpr_case *c = NULL;
+    assert_int_equal(fpr_gen_protein(&o, &c), FPR_OK);
+    return c;
+}
+
 /* A 1000 Å translation keeps every fp64 pick of a generated protein whose
  * coordinates sit on a 2^-10 Å grid (so the translated float32 inputs are exact and
  * the structure is truly the same), and threads give identical results. */
 static void test_translation_and_threads(void **state)
 {
     (void)state;
-    fpr_gen_opts o;
-    fpr_gen_opts_init(&o);
-    o.atoms = 3000;
-    o.chains = 2;
-    o.atomize_all = 1;
-    o.seed = tu_seed(7);
-    fpr_case *c = NULL;
-    assert_int_equal(fpr_gen_protein(&o, &c), FPR_OK);
+    fpr_case *c = all_atomized_protein(3000, 2, 7);
     for (int64_t k = 0; k < c->S * c->n_atom * 3; k++)
         c->x[k] = roundf(c->x[k] * 1024.0f) / 1024.0f; /* exact: |x| < 2^13 */
     fpr_case *d = NULL;
@@ -429,14 +436,7 @@ static void test_translation_and_threads(void **state)
 static void test_given_chains(void **state)
 {
     (void)state;
-    fpr_gen_opts o;
-    fpr_gen_opts_init(&o);
-    o.atoms = 12000;
-    o.chains = 3;
-    o.atomize_all = 1;
-    o.seed = tu_seed(23);
-    fpr_case *c = NULL, *d = NULL;
-    assert_int_equal(fpr_gen_protein(&o, &c), FPR_OK);
+    fpr_case *c = all_atomized_protein(12000, 3, 23), *d = NULL;
     assert_int_equal(fpr_case_clone(c, &d), FPR_OK);
     fpr_chains ch, chd;
     assert_int_equal(fpr_chains_build(c, &ch), FPR_OK);
@@ -538,6 +538,7 @@ static void test_registry(void **state)
 
 int main(void)
 {
+    fpr_driver_test_threads(1); /* jobs = 2 means two threads, also on small cases */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standard_offsets),
         cmocka_unit_test(test_given_chains),

@@ -229,6 +229,7 @@ static void test_memo_key_and_plan(void **state)
 
 int main(void)
 {
+    fpr_driver_test_threads(1); /* jobs = 2 means two threads, also on small cases */
     g_seed = tu_seed(0x6d656d6fULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memo_subset_identical),

@@ -402,6 +402,7 @@ static void test_search_option(void **state)
 
 int main(void)
 {
+    fpr_driver_test_threads(1); /* jobs = 2 means two threads, also on small cases */
     g_seed = tu_seed(16);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_search_option),

@@ -11,8 +11,12 @@
 #include "internal.h"
 
 enum { COL_BLOCK = 1024, DEFAULT_ROW_BLOCK = 16, SEED_WINDOW = 32 };
-/* A search of fewer brute-force pairs than this runs on one thread (about 0.1 ms). */
+/* A search of fewer brute-force pairs than this runs on one thread (about 0.1 ms);
+ * fpr_driver_test_threads(1) sets it to -1 (always the threads asked for). */
 static const double SERIAL_PAIRS = 262144;
+static double g_serial_pairs = SERIAL_PAIRS;
+
+void fpr_driver_test_threads(int always) { g_serial_pairs = always ? -1.0 : SERIAL_PAIRS; }
 
 void fpr_run_opts_init(fpr_run_opts *o)
 {
@@ -2160,7 +2164,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
 
     float inf_f = (float)c->inf;
     double inf_value = b->precision == FPR_PREC_F32 ? (double)inf_f : c->inf;
-    /* Brute-force pairs of one sample's search: below SERIAL_PAIRS the search runs on
+    /* Brute-force pairs of one sample's search: below g_serial_pairs the search runs on
      * the calling thread (waking a sleeping thread costs more than the search). The
      * threads change nothing in the result, only the time. */
     double search_pairs = 0;
@@ -2206,7 +2210,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             grid_row_order(&r);
         int err = FPR_OK;
         char errmsg[512] = "";
-#pragma omp parallel for schedule(dynamic, 1) num_threads(jobs) if (search_pairs > SERIAL_PAIRS)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(jobs) if (search_pairs > g_serial_pairs)
         for (int64_t blk = 0; blk < r.nblocks; blk++) {
             int tid = 0;
 #ifdef _OPENMP
