@@ -90,6 +90,8 @@ int fpr_case_check_offset(const fpr_case *c, double offset, const char *what);
 /* Memory limit used by loaders and the driver (bytes; 0 = no limit). */
 void fpr_set_max_memory(uint64_t bytes);
 uint64_t fpr_get_max_memory(void);
+/* Heap bytes the case itself holds (its arrays and labels, about). */
+uint64_t fpr_case_bytes(const fpr_case *c);
 /* Bytes of working set `frames` needs for a case of this size. */
 uint64_t fpr_case_working_set(int64_t S, int64_t n_atom, int64_t n_token);
 

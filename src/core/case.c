@@ -125,6 +125,37 @@ void fpr_case_free(fpr_case *c)
     free(c);
 }
 
+/* Heap bytes of n label strings: the pointer array and each string's malloc block
+ * (its length + 1 and glibc's 8-byte header, rounded up to 16, at least 32). */
+static double strings_bytes(char *const *s, int64_t n)
+{
+    if (!s)
+        return 0;
+    double b = (double)n * sizeof(char *) + 16;
+    for (int64_t i = 0; i < n; i++)
+        if (s[i]) {
+            size_t k = (strlen(s[i]) + 1 + 8 + 15) & ~(size_t)15;
+            b += (double)(k < 32 ? 32 : k);
+        }
+    return b;
+}
+
+uint64_t fpr_case_bytes(const fpr_case *c)
+{
+    const double s = (double)c->S, na = (double)c->n_atom, nt = (double)c->n_token;
+    /* x; atom_mask; 4 int32 and 5 flag arrays per token; 16 bytes of header a block */
+    double b = (double)sizeof *c + s * na * 12.0 + na + nt * (4 * 4 + 5) + 14 * 16.0;
+    b += strings_bytes(c->atom_name, c->n_atom) + strings_bytes(c->res_name, c->n_token) +
+         strings_bytes(c->chain_label, c->n_token);
+    for (const char *t = c->name; t; t = NULL)
+        b += (double)strlen(t) + 32;
+    for (const char *t = c->source; t; t = NULL)
+        b += (double)strlen(t) + 32;
+    for (const char *t = c->path; t; t = NULL)
+        b += (double)strlen(t) + 32;
+    return (uint64_t)b;
+}
+
 static char **clone_strings(char *const *s, int64_t n, int *ok)
 {
     if (!s)

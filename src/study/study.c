@@ -1694,7 +1694,11 @@ int fpr_study_run_all(const fpr_study_opts *o)
             }
             /* kept for the runs (no second read, and no wait for the run-file writer
              * before one), while they take little memory */
-            size_t cb = (size_t)fpr_case_working_set(base->S, base->n_atom, base->n_token);
+            /* what the case holds (not a run's working set, fpr_case_working_set, which
+             * adds the driver's arrays and 24 MiB a case: with it only one or two corpus
+             * cases were kept, and each other was read again after waiting for the
+             * writer thread, ~1 s of a corpus study with one core idle) */
+            size_t cb = (size_t)fpr_case_bytes(base);
             if (same && kept_case_bytes + cb <= KEEP_CASES_MAX) {
                 kept_case[plan[i0].ci] = base;
                 kept_case_bytes += cb;
