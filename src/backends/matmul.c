@@ -29,7 +29,7 @@
  * (mm_torch_peak in matmul_common.h has the accounting). */
 #include "backends/matmul_common.h"
 
-static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32};
+static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32, {0, 0, 0, 0}, 0};
 
 static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
 {

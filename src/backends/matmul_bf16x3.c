@@ -29,7 +29,7 @@
  * PyTorch memory: as matmul, plus the split operand copies (O(N)). */
 #include "backends/matmul_common.h"
 
-static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32};
+static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32, {0, 0, 0, 0}, 0};
 
 static size_t aux_bytes(const fpr_backend *b, int64_t n)
 {
@@ -149,9 +149,25 @@ static void scan(const fpr_backend *b, const void *cfg, void *scratch, const fpr
     fpr_scan_sq_blocks(b, cfg, scratch, cv, q, j0, n, t);
 }
 
+/* The bound's constants under c (mm_cfg.bound_k): γ3(u), δ, the growth factor, γ14(2u). */
+static void bound_consts(const mm_cfg *c, double k[4])
+{
+    const double u = 0x1p-24, ub = mm_reduce_u(8, c->round);
+    k[0] = mm_gamma(3, u);
+    k[1] = (1 + ub * ub) * (1 + ub * ub) - 1 + (1 + ub) * (1 + ub) * ub * ub;
+    k[2] = (1 + ub) * (1 + ub) * (1 + ub) * (1 + ub);
+    k[3] = mm_gamma(14, 2 * u);
+}
+
 static int configure(const fpr_backend *b, const char *params, void **cfg)
 {
-    return mm_configure(b, params, &dflt, 4, cfg);
+    int rc = mm_configure(b, params, &dflt, 4, cfg);
+    if (!rc) {
+        mm_cfg *c = *cfg;
+        bound_consts(c, c->bound_k);
+        c->bound_set = 1;
+    }
+    return rc;
 }
 
 static double bound(const fpr_backend *b, const void *cfg, const float xi[3], const float xj[3],
@@ -160,13 +176,15 @@ static double bound(const fpr_backend *b, const void *cfg, const float xi[3], co
     (void)b;
     (void)chain_absmax;
     const mm_cfg *c = cfg ? cfg : &dflt;
-    const double u = 0x1p-24, ub = mm_reduce_u(8, c->round);
-    const double g3 = mm_gamma(3, u);
-    const double delta = (1 + ub * ub) * (1 + ub * ub) - 1 + (1 + ub) * (1 + ub) * ub * ub;
-    const double grow = (1 + ub) * (1 + ub) * (1 + ub) * (1 + ub);
+    const double u = 0x1p-24;
+    double kc[4];
+    if (!c->bound_set)
+        bound_consts(c, kc);
+    const double *k = c->bound_set ? c->bound_k : kc;
+    const double g3 = k[0], delta = k[1], grow = k[2];
     mm_pair p = mm_pair_facts(xi, xj);
     double nn = p.ni + p.nj;
-    double E = mm_gamma(14, 2 * u) * grow * (2 * p.cross + (1 + g3) * nn) +
+    double E = k[3] * grow * (2 * p.cross + (1 + g3) * nn) +
                delta * 2 * p.cross + ((1 + delta) * (1 + g3) - 1) * nn;
     double B = E + (2 * u + u * u) * (p.d2 + E);
     return B * (1 + 0x1p-40) + 0x1p-120;

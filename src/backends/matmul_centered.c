@@ -27,7 +27,7 @@
  * the cdist operands and result: S·(4N² + 52N) + N². */
 #include "backends/matmul_common.h"
 
-static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32};
+static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32, {0, 0, 0, 0}, 0};
 
 static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
 {

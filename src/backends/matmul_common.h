@@ -33,6 +33,13 @@ typedef struct mm_cfg {
     int fma;   /* 1: each product after the first is fused into the running sum */
     int round; /* MM_ROUND_* : operand reduction (TF32 / bf16 variants only) */
     int acc;   /* MM_ACC_* : accumulation model (matmul_tf32 only) */
+    /* The constants of the backend's d2_error_bound under these options (its unit
+     * roundoffs, γ's), set by its configure after mm_configure: a bound is asked for
+     * every compared pair, and ldexp and γ's divisions cost more than the rest of it.
+     * Each is the expression the bound would evaluate, so the bound's bits are the
+     * same. bound_set = 0 (a zeroed or default cfg): the bound computes them itself. */
+    double bound_k[4];
+    int bound_set;
 } mm_cfg;
 /* Accumulation of the 5-term dot: IEEE float32 operation by operation, or the
  * tensor-core block model of matmul_tf32 (acc=tc). */
@@ -508,7 +515,7 @@ static inline void mm_scan_dot5(const fpr_backend *b, const void *cfg, void *scr
                                 const fpr_chain_view *cv, int64_t q, int64_t j0, int64_t n,
                                 fpr_top3 *t)
 {
-    static const mm_cfg seq = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32};
+    static const mm_cfg seq = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_EVEN, MM_ACC_F32, {0, 0, 0, 0}, 0};
     const mm_cfg *c = cfg ? cfg : &seq;
 #ifdef FPR_HAVE_X86_SIMD
     if (c->order == MM_ORDER_SEQ && c->acc == MM_ACC_F32 && fpr_simd_level() >= FPR_SIMD_AVX2) {
@@ -556,16 +563,32 @@ static inline mm_pair mm_pair_facts(const float xi[3], const float xj[3])
  * from their own float32 evaluation. Then the clamp (never increases the error, since
  * D² ≥ 0) and the sqrt: the ranked value v = sqrtf(c) and value_to_d2 = v² (exact in
  * binary64) satisfy |v² − c| ≤ (2u + u²)·c. Returned: bound on |v² − D²|. */
-static inline double mm_bound_identity(const mm_pair *p, double u_op, double u_acc, int m)
+static inline void mm_bound_consts(double k[4], double u_op, double u_acc, int m)
 {
     const double u = 0x1p-24;
     const double g3 = mm_gamma(3, u);
-    const double dop = (1 + u_op) * (1 + u_op) - 1;      /* product of two reduced operands */
-    const double dnorm = (1 + u_op) * (1 + g3) - 1;      /* norm: float32 eval, then reduced */
+    k[0] = (1 + u_op) * (1 + u_op) - 1; /* dop: product of two reduced operands */
+    k[1] = (1 + u_op) * (1 + g3) - 1;   /* dnorm: norm, float32 eval, then reduced */
+    k[2] = mm_gamma(m, u_acc);
+    k[3] = 0;
+}
+
+/* mm_bound_identity from its constants (mm_bound_consts). */
+static inline double mm_bound_identity_k(const mm_pair *p, const double k[4])
+{
+    const double u = 0x1p-24;
+    const double dop = k[0], dnorm = k[1];
     double terms = (1 + dop) * 2 * p->cross + (1 + dnorm) * (p->ni + p->nj);
-    double E = mm_gamma(m, u_acc) * terms + dop * 2 * p->cross + dnorm * (p->ni + p->nj);
+    double E = k[2] * terms + dop * 2 * p->cross + dnorm * (p->ni + p->nj);
     double B = E + (2 * u + u * u) * (p->d2 + E);
     return B * (1 + 0x1p-40) + 0x1p-120; /* binary64 evaluation margin; underflow floor */
+}
+
+static inline double mm_bound_identity(const mm_pair *p, double u_op, double u_acc, int m)
+{
+    double k[4];
+    mm_bound_consts(k, u_op, u_acc, m);
+    return mm_bound_identity_k(p, k);
 }
 
 /* ------------------------------------------------------------------ PyTorch memory */

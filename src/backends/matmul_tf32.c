@@ -63,7 +63,7 @@
  * PyTorch memory: as matmul (cuBLAS converts on the fly inside the tensor cores). */
 #include "backends/matmul_common.h"
 
-static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_AWAY, MM_ACC_F32};
+static const mm_cfg dflt = {MM_ORDER_SEQ, 1, MM_ROUND_NEAREST_AWAY, MM_ACC_F32, {0, 0, 0, 0}, 0};
 
 static int prepare(const fpr_backend *b, const void *cfg, fpr_chain_view *cv)
 {
@@ -130,9 +130,20 @@ static void eval_sq(const fpr_backend *b, const void *cfg, void *scratch,
         mm_eval_dot5_sq(c, cv->aux, q, j0, n, out);
 }
 
+static void bound_consts(const mm_cfg *c, double k[4])
+{
+    mm_bound_consts(k, mm_reduce_u(11, c->round), c->acc == MM_ACC_TC ? 0x1p-22 : 0x1p-23, 5);
+}
+
 static int configure(const fpr_backend *b, const char *params, void **cfg)
 {
-    return mm_configure(b, params, &dflt, 1 | 2 | 4 | 8, cfg);
+    int rc = mm_configure(b, params, &dflt, 1 | 2 | 4 | 8, cfg);
+    if (!rc) {
+        mm_cfg *c = *cfg;
+        bound_consts(c, c->bound_k);
+        c->bound_set = 1;
+    }
+    return rc;
 }
 
 static double bound(const fpr_backend *b, const void *cfg, const float xi[3], const float xj[3],
@@ -142,8 +153,10 @@ static double bound(const fpr_backend *b, const void *cfg, const float xi[3], co
     (void)chain_absmax;
     const mm_cfg *c = cfg ? cfg : &dflt;
     mm_pair p = mm_pair_facts(xi, xj);
-    return mm_bound_identity(&p, mm_reduce_u(11, c->round),
-                             c->acc == MM_ACC_TC ? 0x1p-22 : 0x1p-23, 5);
+    double k[4];
+    if (!c->bound_set)
+        bound_consts(c, k);
+    return mm_bound_identity_k(&p, c->bound_set ? c->bound_k : k);
 }
 
 static double torch_peak(const fpr_backend *b, const void *cfg, double n_atom, double n_token,
