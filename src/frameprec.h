@@ -272,6 +272,15 @@ struct fpr_backend {
      * it non-decreasing in v ≥ 0 and its binary64 evaluation within 2^-40·(v² + |result|)
      * of the real map the bound refers to. */
     double (*value_to_d2)(const fpr_backend *b, const void *cfg, double v);
+    /* Optional: the words (at most 8; the count is returned, 0 = none) that row q's
+     * values depend on in the prepared view cv, beside the columns' own data: two rows
+     * of one view with equal words have the same value against every column. Brute
+     * force then searches one row of each such group and gives the others its top-3
+     * (a function of the values and the column indices alone, its count of ties at the
+     * third included): matmul_bf16 far from the origin, where bfloat16 operands put
+     * many atoms on one lattice point. */
+    int (*row_key)(const fpr_backend *b, const void *cfg, const fpr_chain_view *cv, int64_t q,
+                   uint32_t key[8]);
 };
 
 /* The registry: a static table (src/core/registry.c). */

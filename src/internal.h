@@ -126,6 +126,10 @@ void fpr_grid_test_hooks(double slack_scale, int64_t min_atoms);
  * rows whose search was answered by their seed block alone since the last call (which
  * resets it). */
 void fpr_grid_test_seed_blocks(int on);
+/* Test hooks of brute force's row groups (fpr_backend.row_key): on = 0 searches every
+ * row itself; the rows given another row's top-3 since the last call. */
+void fpr_driver_test_dedupe(int on);
+int64_t fpr_driver_test_dedupe_rows(void);
 int64_t fpr_grid_test_seed_rows(void);
 /* Tests only, likewise: with always = 1 every search runs with the threads asked for,
  * also below the size that runs on the calling thread (so tests of small cases with
@@ -150,6 +154,7 @@ typedef struct fpr_memo_how {
     double grid_slack;
     int64_t grid_min_atoms;
     int grid_force, grid_noseed;
+    int dedupe; /* rows with equal operands searched once (fpr_backend.row_key) */
 } fpr_memo_how;
 /* SHA-256 of a chain's content: its n atoms' float32 coordinates (x, y, z in chain
  * order), which of them are rows (is_row[n], 0/1), and the case's eps. */

@@ -536,6 +536,69 @@ static void test_registry(void **state)
     assert_non_null(strstr(fpr_errmsg(), "exact_diff"));
 }
 
+/* Brute force's row groups (fpr_backend.row_key): matmul_bf16 at +1000 Å, where
+ * bfloat16 operands put many atoms on one lattice point, gives the frames, values and
+ * tie counts of searching every row itself, on 1 and 2 threads, with rows actually
+ * grouped; a row_key that groups rows whose operands differ changes the frames (the
+ * comparison can fail). */
+static int const_key(const fpr_backend *b, const void *cfg, const fpr_chain_view *cv, int64_t q,
+                     uint32_t key[8])
+{
+    (void)b;
+    (void)cfg;
+    (void)cv;
+    key[0] = (uint32_t)(q % 2); /* wrong: two groups whatever the operands */
+    return 1;
+}
+
+static int same_frames(const fpr_frames *p, const fpr_frames *q)
+{
+    const size_t n = (size_t)(p->S * p->n_token);
+    return !memcmp(p->a_index, q->a_index, n * 4) && !memcmp(p->b_index, q->b_index, n * 4) &&
+           !memcmp(p->c_index, q->c_index, n * 4) && !memcmp(p->phi, q->phi, n * 36) &&
+           !memcmp(p->valid_frame_mask, q->valid_frame_mask, n) &&
+           !memcmp(p->top_value, q->top_value, n * 3 * sizeof(double)) &&
+           !memcmp(p->tie3, q->tie3, n * 4);
+}
+
+static void test_row_groups(void **state)
+{
+    (void)state;
+    fpr_case *c = all_atomized_protein(3000, 2, 5);
+    fpr_case_translate(c, 1000.0);
+    const fpr_backend *b = fpr_backend_find("matmul_bf16");
+    assert_non_null(b->row_key);
+    fpr_run_opts ro;
+    fpr_run_opts_init(&ro);
+    ro.search = FPR_SEARCH_BRUTE;
+    fpr_frames *f0, *f1, *f2;
+    fpr_driver_test_dedupe(0);
+    assert_int_equal(fpr_frames_compute(c, b, &ro, &f0), FPR_OK);
+    assert_int_equal(fpr_driver_test_dedupe_rows(), 0);
+    fpr_driver_test_dedupe(1);
+    assert_int_equal(fpr_frames_compute(c, b, &ro, &f1), FPR_OK);
+    const int64_t grouped = fpr_driver_test_dedupe_rows();
+    if (grouped < c->n_token / 4)
+        fail_msg("only %lld of %lld rows grouped at +1000 A", (long long)grouped,
+                 (long long)c->n_token);
+    ro.jobs = 2;
+    assert_int_equal(fpr_frames_compute(c, b, &ro, &f2), FPR_OK);
+    assert_int_equal(fpr_driver_test_dedupe_rows(), grouped);
+    assert_true(same_frames(f0, f1));
+    assert_true(same_frames(f0, f2));
+    fpr_backend broken = *b;
+    broken.row_key = const_key;
+    fpr_frames *f3;
+    assert_int_equal(fpr_frames_compute(c, &broken, &ro, &f3), FPR_OK);
+    (void)fpr_driver_test_dedupe_rows();
+    assert_false(same_frames(f0, f3));
+    fpr_frames_free(f0);
+    fpr_frames_free(f1);
+    fpr_frames_free(f2);
+    fpr_frames_free(f3);
+    fpr_case_free(c);
+}
+
 int main(void)
 {
     fpr_driver_test_threads(1); /* jobs = 2 means two threads, also on small cases */
@@ -553,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_samples),
         cmocka_unit_test(test_translation_and_threads),
         cmocka_unit_test(test_brute_force),
+        cmocka_unit_test(test_row_groups),
         cmocka_unit_test(test_registry),
     };
     return cmocka_run_group_tests_name("driver", tests, NULL, NULL);

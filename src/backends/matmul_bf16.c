@@ -95,4 +95,5 @@ const fpr_backend fpr_backend_matmul_bf16 = {
     .d2_error_bound = bound,
     .torch_peak_bytes = torch_peak,
     .value_to_d2 = mm_value_to_d2,
+    .row_key = mm_row_key,
 };

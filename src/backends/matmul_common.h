@@ -616,6 +616,19 @@ static inline double mm_torch_peak(double n_atom, double S, double extra_per_ato
 
 
 /* ------------------------------------------------------------------ shared methods */
+/* row_key of the 5-term identity backends: the row's five prepared operands A_q (every
+ * eval and scan of row q reads those and the columns' B_j alone, with the config). */
+static inline int mm_row_key(const fpr_backend *b, const void *cfg, const fpr_chain_view *cv,
+                             int64_t q, uint32_t key[8])
+{
+    (void)b;
+    (void)cfg;
+    const mm_aux *m = cv->aux;
+    for (int k = 0; k < 5; k++)
+        memcpy(&key[k], &m->a[k][q], sizeof key[k]);
+    return 5;
+}
+
 /* The identity backends rank v = sqrt(max(0, dot)), a float32: v² is exact in binary64
  * and is the computed D² their bounds cover. */
 static inline double mm_value_to_d2(const fpr_backend *b, const void *cfg, double v)

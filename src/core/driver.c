@@ -18,6 +18,20 @@ static double g_serial_pairs = SERIAL_PAIRS;
 
 void fpr_driver_test_threads(int always) { g_serial_pairs = always ? -1.0 : SERIAL_PAIRS; }
 
+static int g_dedupe = 1;           /* row groups of equal operands (row_dedupe) */
+static int64_t g_dedupe_rows = 0;  /* rows given another's top-3 (tests) */
+void fpr_driver_test_dedupe(int on) { g_dedupe = on; }
+int64_t fpr_driver_test_dedupe_rows(void)
+{
+    int64_t n;
+#pragma omp atomic capture
+    {
+        n = g_dedupe_rows;
+        g_dedupe_rows = 0;
+    }
+    return n;
+}
+
 void fpr_run_opts_init(fpr_run_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -305,6 +319,10 @@ typedef struct run_ctx {
     int fused;              /* use the backend's scan_f32 (FRAMEPREC_FUSED=0: eval path) */
     int sq;                 /* use its eval_sq_f32 + the sum scan (FRAMEPREC_FUSED=0: not) */
     const uint8_t *memo_done; /* [n_chains] 1: this sample's rows come from the memo */
+    int64_t *dup;           /* [nrows] the row whose top-3 this row's is (row_dedupe), or −1 */
+    uint32_t (*keys)[8];    /* [rows of the longest chain] row_dedupe's scratch */
+    int32_t *ktab;          /* [ktab_n] its hash table of row offsets (−1: empty) */
+    int64_t ktab_n;
 } run_ctx;
 
 /* One candidate with v <= the third of a full top-3: a value equal to the third that
@@ -650,6 +668,8 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
 {
     const fpr_backend *b = r->b;
     for (int64_t i = r0; i < r1; i++) {
+        if (r->dup && r->dup[i] >= 0)
+            continue; /* given its group's top-3 after the search */
         fpr_top3_init(&r->top[i]);
         if (r->fused) { /* seed window first: the third falls fast */
             int64_t q = r->rows[i].pos, w0, w1;
@@ -660,6 +680,8 @@ static void rows_top3_eval(const run_ctx *r, void *scratch, void *vbuf,
     for (int64_t j0 = 0; j0 < cv->n; j0 += COL_BLOCK) {
         int64_t n = cv->n - j0 < COL_BLOCK ? cv->n - j0 : COL_BLOCK;
         for (int64_t i = r0; i < r1; i++) {
+            if (r->dup && r->dup[i] >= 0)
+                continue;
             int64_t q = r->rows[i].pos;
             if (r->fused) { /* the block less the seed window, which was offered already:
                                every column is offered once (eq3 counts each once) */
@@ -1598,6 +1620,64 @@ static void grid_row_order(run_ctx *r)
     }
 }
 
+/* Brute force's row groups for this sample: in each chain searched by brute force
+ * (no grid, not from the memo), the rows whose operands (fpr_backend.row_key) equal
+ * an earlier row's are marked with that row (r->dup), searched not at all, and given
+ * its top-3 after the search. Equal words mean equal values against every column, and
+ * a top-3 is a function of the values and the column indices (the candidates are the
+ * chain's members, the same for every row of the chain), so each such row gets what
+ * its own search would find. The first row of a group (in row order) is searched. */
+static void row_dedupe(run_ctx *r)
+{
+    for (int64_t i0 = 0, i1; i0 < r->nrows; i0 = i1) {
+        const int64_t sl = r->rows[i0].slot;
+        for (i1 = i0 + 1; i1 < r->nrows && r->rows[i1].slot == sl; i1++)
+            ;
+        for (int64_t i = i0; i < i1; i++)
+            r->dup[i] = -1;
+        if (sl < 0 || i1 - i0 < 2 || (r->grids && r->grids[sl].on) ||
+            (r->memo_done && r->memo_done[sl]))
+            continue;
+        const fpr_chain_view *cv = &r->views[sl];
+        const int64_t nr = i1 - i0;
+        int64_t tn = 16;
+        while (tn < 2 * nr)
+            tn *= 2; /* (≤ ktab_n: sized for the longest chain's rows) */
+        for (int64_t k = 0; k < tn; k++)
+            r->ktab[k] = -1;
+        int nk0 = -1;
+        for (int64_t i = i0; i < i1; i++) {
+            uint32_t *key = r->keys[i - i0];
+            memset(key, 0, 8 * sizeof *key);
+            const int nk = r->b->row_key(r->b, r->cfg, cv, r->rows[i].pos, key);
+            if (nk <= 0 || nk > 8 || (nk0 >= 0 && nk != nk0)) {
+                for (int64_t j = i0; j < i1; j++)
+                    r->dup[j] = -1; /* no key for this chain: every row searched */
+                break;
+            }
+            nk0 = nk;
+            uint64_t h = 1469598103934665603ull; /* FNV-1a over the words */
+            for (int w = 0; w < nk; w++) {
+                h ^= key[w];
+                h *= 1099511628211ull;
+            }
+            h ^= h >> 29;
+            for (int64_t slot = (int64_t)(h & (uint64_t)(tn - 1));;
+                 slot = (slot + 1) & (tn - 1)) {
+                const int32_t o = r->ktab[slot];
+                if (o < 0) {
+                    r->ktab[slot] = (int32_t)(i - i0);
+                    break;
+                }
+                if (!memcmp(r->keys[o], key, 8 * sizeof *key)) {
+                    r->dup[i] = i0 + o;
+                    break;
+                }
+            }
+        }
+    }
+}
+
 static int run_block(const run_ctx *r, int64_t blk, void *scratch, void *vbuf, int64_t *qbuf,
                      grid_work *gw)
 {
@@ -2119,6 +2199,24 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
             goto done;
         }
     }
+    if (b->row_key && g_dedupe && nrows > 1) { /* brute force's row groups (row_dedupe) */
+        int64_t most = 1;
+        for (int64_t i0 = 0, i1; i0 < nrows; i0 = i1) {
+            for (i1 = i0 + 1; i1 < nrows && r.rows[i1].slot == r.rows[i0].slot; i1++)
+                ;
+            most = i1 - i0 > most ? i1 - i0 : most;
+        }
+        r.ktab_n = 16;
+        while (r.ktab_n < 2 * most)
+            r.ktab_n *= 2;
+        r.dup = fpr_malloc_n((size_t)nrows, sizeof *r.dup);
+        r.keys = fpr_malloc_n((size_t)most, sizeof *r.keys);
+        r.ktab = fpr_malloc_n((size_t)r.ktab_n, sizeof *r.ktab);
+        if (!r.dup || !r.keys || !r.ktab) {
+            rc = FPR_ENOMEM;
+            goto done;
+        }
+    }
     r.c = c;
     r.b = b;
     { /* FRAMEPREC_FUSED=0: the plain eval + scan path (same bits; for benchmarks) */
@@ -2159,6 +2257,7 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
         how.grid_min_atoms = g_grid_min_atoms;
         how.grid_force = g_grid_force;
         how.grid_noseed = g_grid_noseed;
+        how.dedupe = r.dup != NULL;
         r.memo_done = memo_done;
     }
 
@@ -2208,6 +2307,8 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
         }
         if (r.rows_tmp)
             grid_row_order(&r);
+        if (r.dup)
+            row_dedupe(&r);
         int err = FPR_OK;
         char errmsg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1) num_threads(jobs) if (search_pairs > g_serial_pairs)
@@ -2235,6 +2336,16 @@ int fpr_frames_compute(const fpr_case *c, const fpr_backend *b, const fpr_run_op
         if (err) {
             rc = fpr_error(err, "%s", errmsg);
             break;
+        }
+        if (r.dup) { /* each grouped row gets its group's top-3 (row_dedupe) */
+            int64_t given = 0;
+            for (int64_t i = 0; i < nrows; i++)
+                if (r.dup[i] >= 0) {
+                    r.top[i] = r.top[r.dup[i]];
+                    given++;
+                }
+#pragma omp atomic
+            g_dedupe_rows += given;
         }
         /* the memo: rows of held chains filled, chains planned again kept */
         for (int64_t sl = 0; memo && sl < ch.n_chains && !rc; sl++) {
@@ -2324,6 +2435,9 @@ done:
     free(r.top);
     free(r.blocks);
     free(r.extra);
+    free(r.dup);
+    free(r.keys);
+    free(r.ktab);
     free(is_row);
     free(memo_done);
     free(mslot);

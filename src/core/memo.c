@@ -164,6 +164,7 @@ void fpr_memo_key(const uint8_t content[32], const fpr_memo_how *how, uint8_t ou
     put_i64(&h, how->grid_min_atoms);
     put_i64(&h, how->grid_force);
     put_i64(&h, how->grid_noseed);
+    put_i64(&h, how->dedupe);
     sha256_digest(&h, 32, out);
 }
 
