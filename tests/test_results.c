@@ -6,8 +6,9 @@
  * only where zlib could not shrink it by 5% either,
  * on arrays that are all zero, small (compact), compressible, incompressible (random
  * bytes: deflate output a little larger than the chunk) and chunked along S with a
- * partial last chunk. */
+ * partial last chunk. The truth's arrays of the run (fpr_results_pack_truth) likewise. */
 #include <hdf5.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,26 @@
 static const char *const names[] = {"kind",     "cause",      "explained", "valid_flip",
                                     "flip_cause", "phi_change", "err_bound", "err_ulp",
                                     "degenerate", "tie_order",  "disp_a",    "disp_c"};
+
+static const char *const truth_names[] = {"tie1", "tie2", "margin1", "margin2", "fragile_angle"};
+
+/* A truth's frames with its per-token extras: small tie counts (compress), margins
+ * (float noise), a sparse fragile flag. */
+static fpr_frames *truth_frames(int64_t S, int64_t nt, uint64_t seed)
+{
+    tu_rng r = {seed};
+    fpr_frames *f = NULL;
+    assert_int_equal(fpr_frames_new(S, nt, 1, &f), FPR_OK);
+    assert_non_null(f->tie1);
+    for (int64_t i = 0; i < S * nt; i++) {
+        f->tie1[i] = 1 + (int32_t)(i % 7 == 0);
+        f->tie2[i] = 1;
+        f->margin1[i] = tu_uniform_f(&r, 0, 1);
+        f->margin2[i] = i % 3 ? NAN : tu_uniform_f(&r, 0, 1);
+        f->fragile_angle[i] = i % 501 == 0;
+    }
+    return f;
+}
 
 static fpr_token_results *tokens(int64_t S, int64_t nt, uint64_t seed)
 {
@@ -39,7 +60,8 @@ static fpr_token_results *tokens(int64_t S, int64_t nt, uint64_t seed)
 }
 
 /* Writes one run of two backends to path, with or without the filtered arrays. */
-static void write_run(const char *path, fpr_token_results *t0, fpr_token_results *t1, int pack)
+static void write_run(const char *path, fpr_token_results *t0, fpr_token_results *t1,
+                      const fpr_frames *truth, int pack)
 {
     static char version[] = "test", one[] = "one", two[] = "two", key[] = "case@all@0",
                 cname[] = "case", mode[] = "all";
@@ -62,7 +84,11 @@ static void write_run(const char *path, fpr_token_results *t0, fpr_token_results
     run.nb = 2;
     run.b = b;
     fpr_run_writer *w = NULL;
-    assert_int_equal(fpr_results_run_open(path, &hdr, &run, NULL, &w), FPR_OK);
+    fpr_packed *tp = NULL;
+    if (pack)
+        assert_int_equal(fpr_results_pack_truth(truth, &tp), FPR_OK);
+    assert_int_equal(fpr_results_run_open(path, &hdr, &run, truth, tp, &w), FPR_OK);
+    fpr_packed_free(tp);
     fpr_token_results *t[2] = {t0, t1};
     for (int i = 0; i < 2; i++) {
         fpr_packed *p = NULL;
@@ -80,21 +106,27 @@ static void same_files(const char *a, const char *b, int64_t S, int64_t nt, int 
     hid_t fa = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(fa >= 0 && fb >= 0);
     size_t n = (size_t)(S * nt);
+    n *= 2; /* (room for the truth's doubles) */
     unsigned char *va = malloc(n * 4), *vb = malloc(n * 4);
     int chunked = 0, unfiltered = 0, deflated = 0;
-    for (int g = 0; g < 2; g++)
-        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    const size_t nn = sizeof names / sizeof names[0], nt5 = sizeof truth_names / sizeof truth_names[0];
+    for (int g = 0; g < 3; g++)
+        for (size_t k = 0; k < (g < 2 ? nn : nt5); k++) {
             char p[128];
-            snprintf(p, sizeof p, "/runs/case@all@0/%s/%s", g ? "two" : "one", names[k]);
+            if (g < 2)
+                snprintf(p, sizeof p, "/runs/case@all@0/%s/%s", g ? "two" : "one", names[k]);
+            else /* the truth's, in the run's group */
+                snprintf(p, sizeof p, "/runs/case@all@0/%s", truth_names[k]);
             hid_t da = H5Dopen2(fa, p, H5P_DEFAULT), db = H5Dopen2(fb, p, H5P_DEFAULT);
             assert_true(da >= 0 && db >= 0);
             hid_t ta = H5Dget_type(da);
             size_t el = H5Tget_size(ta);
-            memset(va, 0x55, n * el);
-            memset(vb, 0xaa, n * el);
+            const size_t nv = (size_t)(S * nt);
+            memset(va, 0x55, nv * el);
+            memset(vb, 0xaa, nv * el);
             assert_true(H5Dread(da, ta, H5S_ALL, H5S_ALL, H5P_DEFAULT, va) >= 0);
             assert_true(H5Dread(db, ta, H5S_ALL, H5S_ALL, H5P_DEFAULT, vb) >= 0);
-            if (memcmp(va, vb, n * el))
+            if (memcmp(va, vb, nv * el))
                 fail_msg("%s: the values differ", p);
             hid_t pa = H5Dget_create_plist(da), pb = H5Dget_create_plist(db);
             assert_int_equal(H5Pget_layout(pa), H5Pget_layout(pb));
@@ -150,14 +182,16 @@ static void test_packed_equals_pipeline(void **state)
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         int64_t S = sizes[z][0], nt = sizes[z][1];
         fpr_token_results *t0 = tokens(S, nt, 1 + z), *t1 = tokens(S, nt, 100 + z);
+        fpr_frames *tr = truth_frames(S, nt, 200 + z);
         memset(t1->kind, 0, (size_t)(S * nt)); /* all zero in one, not the other */
         char a[512], b[512]; /* tu_tmp's buffer is reused by the next call */
         snprintf(a, sizeof a, "%s", tu_tmp("pipeline.h5"));
         snprintf(b, sizeof b, "%s", tu_tmp("packed.h5"));
         assert_string_not_equal(a, b);
-        write_run(a, t0, t1, 0);
-        write_run(b, t0, t1, 1);
+        write_run(a, t0, t1, tr, 0);
+        write_run(b, t0, t1, tr, 1);
         same_files(a, b, S, nt, z == 0);
+        fpr_frames_free(tr);
         fpr_token_results_free(t0);
         fpr_token_results_free(t1);
     }

@@ -313,6 +313,49 @@ int fpr_results_pack(const fpr_token_results *t, fpr_packed **out)
     return FPR_OK;
 }
 
+/* The truth's per-token arrays of a run group, in the order they are written. */
+enum { TRUTH_NARRAYS = 5 };
+static void truth_arrays(const fpr_frames *tr, tok_array a[TRUTH_NARRAYS])
+{
+    const tok_array v[TRUTH_NARRAYS] = {
+        {"tie1", H5T_NATIVE_INT32, H5T_STD_I32LE, tr->tie1, DS_PACK, 0},
+        {"tie2", H5T_NATIVE_INT32, H5T_STD_I32LE, tr->tie2, DS_PACK, 1},
+        {"margin1", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, tr->margin1, DS_PACK, 2},
+        {"margin2", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, tr->margin2, DS_PACK, 3},
+        {"fragile_angle", H5T_NATIVE_UINT8, H5T_STD_U8LE, tr->fragile_angle, DS_PACK, 4},
+    };
+    memcpy(a, v, sizeof v);
+}
+
+int fpr_results_pack_truth(const fpr_frames *truth, fpr_packed **out)
+{
+    *out = NULL;
+    if (!truth->tie1)
+        return FPR_OK; /* (no truth arrays to write) */
+    fpr_packed *p = fpr_calloc(1, sizeof *p);
+    struct libdeflate_compressor *zc = p ? libdeflate_alloc_compressor(1) : NULL;
+    if (!zc) {
+        free(p);
+        return fpr_error(FPR_ENOMEM, "out of memory for a deflate compressor");
+    }
+    /* truth_arrays' data and element sizes (not the table itself: the H5T_NATIVE_*
+     * macros call into HDF5, which only the writer thread may) */
+    const void *data[TRUTH_NARRAYS] = {truth->tie1, truth->tie2, truth->margin1,
+                                       truth->margin2, truth->fragile_angle};
+    static const size_t el[TRUTH_NARRAYS] = {4, 4, 8, 8, 1};
+    const hsize_t d2[2] = {(hsize_t)truth->S, (hsize_t)truth->n_token};
+    int rc = FPR_OK;
+    for (int k = 0; k < TRUTH_NARRAYS && !rc; k++)
+        rc = pack_ds_make(zc, data[k], el[k], 2, d2, &p->ds[k]);
+    libdeflate_free_compressor(zc);
+    if (rc) {
+        fpr_packed_free(p);
+        return rc;
+    }
+    *out = p;
+    return FPR_OK;
+}
+
 void fpr_packed_free(fpr_packed *p)
 {
     if (!p)
@@ -334,11 +377,12 @@ struct fpr_run_writer {
     char path[4096];
 };
 
-static int run_fill(fpr_run_writer *w, const fpr_study_run *run, const fpr_frames *truth);
+static int run_fill(fpr_run_writer *w, const fpr_study_run *run, const fpr_frames *truth,
+                    const fpr_packed *tpack);
 
 int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
                          const fpr_study_run *run, const fpr_frames *truth,
-                         fpr_run_writer **out)
+                         const fpr_packed *tpack, fpr_run_writer **out)
 {
     *out = NULL;
     fpr_run_writer *w = fpr_calloc(1, sizeof *w);
@@ -361,7 +405,7 @@ int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
         rc = fpr_error(FPR_EIO, "%s: cannot create group /runs/%s", path, run->key);
         goto fail;
     }
-    if ((rc = run_fill(w, run, truth)))
+    if ((rc = run_fill(w, run, truth, tpack)))
         goto fail;
     *out = w;
     return FPR_OK;
@@ -370,8 +414,10 @@ fail:
     return rc;
 }
 
-/* The run's attributes and the truth's datasets in its group w->g. */
-static int run_fill(fpr_run_writer *w, const fpr_study_run *run, const fpr_frames *truth)
+/* The run's attributes and the truth's datasets in its group w->g (their chunks from
+ * tpack, fpr_results_pack_truth, when given). */
+static int run_fill(fpr_run_writer *w, const fpr_study_run *run, const fpr_frames *truth,
+                    const fpr_packed *tpack)
 {
     int rc;
     hid_t g = w->g;
@@ -403,13 +449,11 @@ static int run_fill(fpr_run_writer *w, const fpr_study_run *run, const fpr_frame
     d2[0] = (hsize_t)run->S;
     d2[1] = (hsize_t)run->n_token;
     if (!rc && truth && truth->tie1) {
-        rc = dset(g, "tie1", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, d2, truth->tie1);
-        if (!rc) rc = dset(g, "tie2", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, d2, truth->tie2);
-        if (!rc) rc = dset(g, "margin1", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, d2, truth->margin1);
-        if (!rc) rc = dset(g, "margin2", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, d2, truth->margin2);
-        if (!rc)
-            rc = dset(g, "fragile_angle", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, d2,
-                      truth->fragile_angle);
+        tok_array a[TRUTH_NARRAYS];
+        truth_arrays(truth, a);
+        for (int k = 0; k < TRUTH_NARRAYS && !rc; k++)
+            rc = dset_as(g, a[k].name, a[k].mem, a[k].ft, 2, d2, a[k].data, DS_PACK,
+                         tpack ? &tpack->ds[k] : NULL);
     }
     free(blist);
     return rc;
@@ -481,7 +525,7 @@ int fpr_results_write_run(const char *path, const fpr_study_results *hdr,
 {
     (void)c;
     fpr_run_writer *w = NULL;
-    int rc = fpr_results_run_open(path, hdr, run, truth, &w);
+    int rc = fpr_results_run_open(path, hdr, run, truth, NULL, &w);
     for (size_t i = 0; !rc && i < run->nb; i++)
         rc = fpr_results_run_backend(w, &run->b[i], tok ? tok[i] : NULL, NULL);
     if (rc) {
@@ -550,7 +594,8 @@ fail:
 }
 
 int fpr_results_run_open_in(fpr_results_out *r, const fpr_study_run *run,
-                            const fpr_frames *truth, fpr_run_writer **out)
+                            const fpr_frames *truth, const fpr_packed *tpack,
+                            fpr_run_writer **out)
 {
     *out = NULL;
     fpr_run_writer *w = fpr_calloc(1, sizeof *w);
@@ -570,7 +615,7 @@ int fpr_results_run_open_in(fpr_results_out *r, const fpr_study_run *run,
         free(w);
         return fpr_error(FPR_EIO, "%s: cannot create group /runs/%s", r->path, run->key);
     }
-    int rc = run_fill(w, run, truth);
+    int rc = run_fill(w, run, truth, tpack);
     if (rc) {
         fpr_results_run_abort(w);
         return rc;

@@ -523,6 +523,7 @@ typedef struct cmp_queue {
     const fpr_backend **cmp_b;
     fpr_token_results **tok;
     fpr_packed **pack;   /* [nb] each comparison's arrays filtered for the writer */
+    fpr_packed *tpack;   /* the truth's arrays likewise (one more item of the queue) */
     fpr_study_run *run;
     const fpr_cmp_shared *sh; /* what the comparisons of the run share */
     pthread_mutex_t mu;
@@ -546,10 +547,18 @@ static void cmp_fail(cmp_queue *q, int rc)
 static int cmp_take(cmp_queue *q)
 {
     pthread_mutex_lock(&q->mu);
-    size_t i = q->next < q->x->nb && !q->err ? q->order[q->next++] : q->x->nb;
+    size_t i = q->next <= q->x->nb && !q->err ? q->order[q->next++] : q->x->nb + 1;
     pthread_mutex_unlock(&q->mu);
-    if (i >= q->x->nb)
+    if (i > q->x->nb)
         return 0;
+    if (i == q->x->nb) { /* the last item: the truth's arrays packed for the writer */
+        int rc = fpr_results_pack_truth(q->truth, &q->tpack);
+        if (rc) {
+            cmp_fail(q, rc);
+            return 0;
+        }
+        return 1;
+    }
     fpr_study_backend *sb = &q->run->b[i];
     int rc = fpr_study_compare_shared(q->c, q->truth, q->fr[i], q->cmp_b[i], NULL, q->sh,
                                       &sb->m, &q->tok[i], &sb->bound_hist);
@@ -580,7 +589,7 @@ static int cmp_order(const fpr_case *c, const fpr_frames *tr, fpr_frames *const 
                      size_t **out)
 {
     exec_run *cc = fpr_calloc(nb + 1, sizeof *cc);
-    size_t *order = fpr_calloc(nb + 1, sizeof *order);
+    size_t *order = fpr_calloc(nb + 2, sizeof *order);
     if (!cc || !order) {
         free(cc);
         free(order);
@@ -597,6 +606,7 @@ static int cmp_order(const fpr_case *c, const fpr_frames *tr, fpr_frames *const 
     qsort(cc, nb, sizeof *cc, cmp_exec_run);
     for (size_t i = 0; i < nb; i++)
         order[i] = cc[i].slot;
+    order[nb] = nb; /* then the truth's arrays (cmp_take) */
     free(cc);
     *out = order;
     return FPR_OK;
@@ -623,6 +633,7 @@ typedef struct write_job {
     fpr_study_run run;          /* a copy of the run */
     fpr_token_results **tok;    /* [x->nb] */
     fpr_packed **pack;          /* [x->nb] */
+    fpr_packed *tpack;          /* the truth's arrays (fpr_results_pack_truth), or NULL */
     fpr_frames *truth;
     char *path;                 /* the run file */
     const char **pending;       /* run files to copy into results.h5 first */
@@ -645,6 +656,7 @@ static void write_job_free(write_job *j)
     }
     free(j->tok);
     free(j->pack);
+    fpr_packed_free(j->tpack);
     fpr_frames_free(j->truth);
     fpr_study_run_clear(&j->run);
     free(j->path);
@@ -664,8 +676,10 @@ static void write_job_do(write_job *j)
         rc = fpr_results_out_add(x->res, j->pending[k]);
     fpr_run_writer *w = NULL;
     if (!rc)
-        rc = j->direct ? fpr_results_run_open_in(x->res, &j->run, j->truth, &w)
-                       : fpr_results_run_open(j->path, &x->hdr, &j->run, j->truth, &w);
+        rc = j->direct ? fpr_results_run_open_in(x->res, &j->run, j->truth, j->tpack, &w)
+                       : fpr_results_run_open(j->path, &x->hdr, &j->run, j->truth, j->tpack, &w);
+    fpr_packed_free(j->tpack); /* written (or not at all) */
+    j->tpack = NULL;
     for (size_t i = 0; i < x->nb && !rc; i++) {
         rc = fpr_results_run_backend(w, &j->run.b[i], j->tok[i], j->pack[i]);
         fpr_packed_free(j->pack[i]); /* written: its chunks are in the file */
@@ -1026,6 +1040,7 @@ static int run_one(study_ctx *x, const fpr_case *base, const char *mode, double 
         fpr_cmp_shared_free(sh);
         free(qu.order);
         wj->pack = qu.pack; /* the job's now (freed with it) */
+        wj->tpack = qu.tpack;
         pthread_mutex_destroy(&qu.mu);
         if (qu.err) {
             rc = fpr_error(qu.err, "%s", qu.errmsg);

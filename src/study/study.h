@@ -347,10 +347,13 @@ typedef struct fpr_run_writer fpr_run_writer;
  * with it hold the same data, stored the same way. pack may be NULL. */
 typedef struct fpr_packed fpr_packed;
 int fpr_results_pack(const fpr_token_results *t, fpr_packed **out);
+/* The same for the truth's arrays of a run (tie1, tie2, margin1, margin2,
+ * fragile_angle); *out = NULL for a truth without them. For fpr_results_run_open*. */
+int fpr_results_pack_truth(const fpr_frames *truth, fpr_packed **out);
 void fpr_packed_free(fpr_packed *p);
 int fpr_results_run_open(const char *path, const fpr_study_results *hdr,
                          const fpr_study_run *run, const fpr_frames *truth,
-                         fpr_run_writer **out);
+                         const fpr_packed *tpack, fpr_run_writer **out);
 int fpr_results_run_backend(fpr_run_writer *w, const fpr_study_backend *sb,
                             const fpr_token_results *t, const fpr_packed *pack);
 int fpr_results_run_close(fpr_run_writer *w);
@@ -365,7 +368,8 @@ int fpr_results_out_add(fpr_results_out *r, const char *input);
  * its groups, then fpr_results_run_close, which commits nothing; r is committed or
  * aborted by its owner). */
 int fpr_results_run_open_in(fpr_results_out *r, const fpr_study_run *run,
-                            const fpr_frames *truth, fpr_run_writer **out);
+                            const fpr_frames *truth, const fpr_packed *tpack,
+                            fpr_run_writer **out);
 int fpr_results_out_commit(fpr_results_out *r);
 void fpr_results_out_abort(fpr_results_out *r);
 /* Joins run files (or results.h5 files) into one results.h5, copying every run group. */
