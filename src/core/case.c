@@ -147,12 +147,9 @@ uint64_t fpr_case_bytes(const fpr_case *c)
     double b = (double)sizeof *c + s * na * 12.0 + na + nt * (4 * 4 + 5) + 14 * 16.0;
     b += strings_bytes(c->atom_name, c->n_atom) + strings_bytes(c->res_name, c->n_token) +
          strings_bytes(c->chain_label, c->n_token);
-    for (const char *t = c->name; t; t = NULL)
-        b += (double)strlen(t) + 32;
-    for (const char *t = c->source; t; t = NULL)
-        b += (double)strlen(t) + 32;
-    for (const char *t = c->path; t; t = NULL)
-        b += (double)strlen(t) + 32;
+    const char *one[3] = {c->name, c->source, c->path};
+    for (int k = 0; k < 3; k++)
+        b += one[k] ? (double)strlen(one[k]) + 32 : 0;
     return (uint64_t)b;
 }
 

@@ -21,16 +21,19 @@ void fpr_driver_test_threads(int always) { g_serial_pairs = always ? -1.0 : SERI
 static int g_dedupe = 1;           /* row groups of equal operands (row_dedupe) */
 static int64_t g_dedupe_rows = 0;  /* rows given another's top-3 (tests) */
 void fpr_driver_test_dedupe(int on) { g_dedupe = on; }
-int64_t fpr_driver_test_dedupe_rows(void)
+/* *c, and 0 left in its place (a test counter, read between driver calls) */
+static int64_t take_count(int64_t *c)
 {
     int64_t n;
 #pragma omp atomic capture
     {
-        n = g_dedupe_rows;
-        g_dedupe_rows = 0;
+        n = *c;
+        *c = 0;
     }
     return n;
 }
+
+int64_t fpr_driver_test_dedupe_rows(void) { return take_count(&g_dedupe_rows); }
 
 void fpr_run_opts_init(fpr_run_opts *o)
 {
@@ -770,16 +773,7 @@ void fpr_grid_test_seed_blocks(int on)
     g_grid_count = 1;
 }
 
-int64_t fpr_grid_test_seed_rows(void)
-{
-    int64_t n;
-#pragma omp atomic capture
-    {
-        n = g_grid_seed_rows;
-        g_grid_seed_rows = 0;
-    }
-    return n;
-}
+int64_t fpr_grid_test_seed_rows(void) { return take_count(&g_grid_seed_rows); }
 
 int fpr_search_parse(const char *s)
 {

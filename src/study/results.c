@@ -284,33 +284,38 @@ static void tok_arrays(const fpr_token_results *t, tok_array a[TOK_NARRAYS])
     memcpy(a, v, sizeof v);
 }
 
-int fpr_results_pack(const fpr_token_results *t, fpr_packed **out)
+/* n arrays of S × n_token elements (el[k] bytes each) filtered into a new pack, ds[k]
+ * for data[k]. No HDF5 call: any thread may. */
+static int pack_arrays(const void *const *data, const size_t *el, int n, int64_t S,
+                       int64_t nt, fpr_packed **out)
 {
     *out = NULL;
     fpr_packed *p = fpr_calloc(1, sizeof *p);
-    if (!p)
-        return FPR_ENOMEM;
+    struct libdeflate_compressor *zc = p ? libdeflate_alloc_compressor(1) : NULL;
+    if (!zc) {
+        free(p);
+        return fpr_error(FPR_ENOMEM, "out of memory for a deflate compressor");
+    }
+    const hsize_t d2[2] = {(hsize_t)S, (hsize_t)nt};
+    int rc = FPR_OK;
+    for (int k = 0; k < n && !rc; k++)
+        rc = pack_ds_make(zc, data[k], el[k], 2, d2, &p->ds[k]);
+    libdeflate_free_compressor(zc);
+    if (rc) {
+        fpr_packed_free(p);
+        return rc;
+    }
+    *out = p;
+    return FPR_OK;
+}
+
+int fpr_results_pack(const fpr_token_results *t, fpr_packed **out)
+{
     static const size_t el[PACK_NDS] = {1, 1, 1, 1, 1, 4, 1, 1, 4, 4};
     const void *data[PACK_NDS] = {t->kind,     t->cause,     t->explained, t->valid_flip,
                                   t->flip_cause, t->phi_change, t->degenerate, t->tie_order,
                                   t->disp_a,   t->disp_c};
-    const hsize_t d2[2] = {(hsize_t)t->S, (hsize_t)t->n_token};
-    struct libdeflate_compressor *zc = libdeflate_alloc_compressor(1);
-    if (!zc) {
-        fpr_packed_free(p);
-        return fpr_error(FPR_ENOMEM, "out of memory for a deflate compressor");
-    }
-    for (int k = 0; k < PACK_NDS; k++) {
-        int rc = pack_ds_make(zc, data[k], el[k], 2, d2, &p->ds[k]);
-        if (rc) {
-            libdeflate_free_compressor(zc);
-            fpr_packed_free(p);
-            return rc;
-        }
-    }
-    libdeflate_free_compressor(zc);
-    *out = p;
-    return FPR_OK;
+    return pack_arrays(data, el, PACK_NDS, t->S, t->n_token, out);
 }
 
 /* The truth's per-token arrays of a run group, in the order they are written. */
@@ -332,28 +337,12 @@ int fpr_results_pack_truth(const fpr_frames *truth, fpr_packed **out)
     *out = NULL;
     if (!truth->tie1)
         return FPR_OK; /* (no truth arrays to write) */
-    fpr_packed *p = fpr_calloc(1, sizeof *p);
-    struct libdeflate_compressor *zc = p ? libdeflate_alloc_compressor(1) : NULL;
-    if (!zc) {
-        free(p);
-        return fpr_error(FPR_ENOMEM, "out of memory for a deflate compressor");
-    }
     /* truth_arrays' data and element sizes (not the table itself: the H5T_NATIVE_*
      * macros call into HDF5, which only the writer thread may) */
     const void *data[TRUTH_NARRAYS] = {truth->tie1, truth->tie2, truth->margin1,
                                        truth->margin2, truth->fragile_angle};
     static const size_t el[TRUTH_NARRAYS] = {4, 4, 8, 8, 1};
-    const hsize_t d2[2] = {(hsize_t)truth->S, (hsize_t)truth->n_token};
-    int rc = FPR_OK;
-    for (int k = 0; k < TRUTH_NARRAYS && !rc; k++)
-        rc = pack_ds_make(zc, data[k], el[k], 2, d2, &p->ds[k]);
-    libdeflate_free_compressor(zc);
-    if (rc) {
-        fpr_packed_free(p);
-        return rc;
-    }
-    *out = p;
-    return FPR_OK;
+    return pack_arrays(data, el, TRUTH_NARRAYS, truth->S, truth->n_token, out);
 }
 
 void fpr_packed_free(fpr_packed *p)
